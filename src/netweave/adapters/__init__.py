@@ -1,0 +1,1 @@
+"""Infrastructure backends; each implements :class:`netweave.adapters.base.InfrastructureAdapter`."""
