@@ -5,7 +5,7 @@ Everything the gateway reports to a client is an :class:`O2Error`; one handler i
 
     O2Error (status, title)
     ├── InvalidRequestError        400  bad body, parameter or query
-    │   └── InvalidQueryError      400  a filter, field selector or paging marker that does not parse
+    │   └── InvalidQueryError      400  bad filter, field selector or paging marker
     ├── UnauthenticatedError       401
     ├── ForbiddenError             403
     ├── NotFoundError              404  unknown id or path

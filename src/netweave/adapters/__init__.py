@@ -1,1 +1,1 @@
-"""Infrastructure backends; each implements :class:`netweave.adapters.base.InfrastructureAdapter`."""
+"""Infrastructure backends, each an ``InfrastructureAdapter`` (see ``base.py``)."""

@@ -38,6 +38,4 @@ class ProblemDetails(BaseModel):
     status: int
     detail: str
     instance: str | None = None
-    additional_attributes: dict[str, str] | None = Field(
-        default=None, alias="additionalAttributes"
-    )
+    additional_attributes: dict[str, str] | None = Field(default=None, alias="additionalAttributes")

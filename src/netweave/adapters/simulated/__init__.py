@@ -1,0 +1,12 @@
+"""The built-in simulated O-Cloud backend (demos and SMO integration testing).
+
+It serves a deterministic, believable O-Cloud (three sites, seven resource pools, 29
+nodes, server, part and storage resource types, one Kubernetes deployment manager)
+and, optionally, churns it so that subscriptions receive inventory events.
+"""
+
+from __future__ import annotations
+
+from netweave.adapters.simulated.adapter import SimulatedAdapter
+
+__all__ = ["SimulatedAdapter"]

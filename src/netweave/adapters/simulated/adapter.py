@@ -1,0 +1,187 @@
+"""The simulated O-Cloud as an infrastructure adapter.
+
+:class:`SimulatedAdapter` serves the inventory of a
+:class:`~netweave.adapters.simulated.state.SimulatedOCloud` and, when built with a
+``churn_interval``, changes it every ``churn_interval`` seconds so that watchers (and
+through them, subscriptions) receive a believable stream of events.
+
+Each :meth:`SimulatedAdapter.watch` stream has its own queue.  A stream takes its
+snapshot and registers its queue in one step with no ``await`` in between, and churn
+publishes a step's events to every queue in one step too, so each stream sees every
+change exactly once: either in its snapshot or as an event after it.  A stream whose
+consumer falls more than ``max_pending_events`` behind drops its backlog and receives a
+fresh snapshot instead (the protocol's resynchronisation), so a stalled consumer
+cannot make the adapter's memory grow without bound.
+
+Everything runs on the event loop's thread: call :meth:`SimulatedAdapter.apply_churn_step`
+from the loop, not from other threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import uuid
+from collections.abc import AsyncGenerator, Sequence
+from typing import ClassVar
+
+from netweave.adapters.base import Capability, InventoryEvent, WatchItem
+from netweave.adapters.simulated.state import SimulatedOCloud
+from netweave.models.inventory import InventoryModel, ObjectKind
+
+__all__ = ["SimulatedAdapter"]
+
+logger = logging.getLogger(__name__)
+
+
+class _Signal(enum.Enum):
+    """Control items of a watcher's queue, next to the events."""
+
+    RESYNC = "resync"  #: the backlog was dropped: yield a fresh snapshot
+    CLOSED = "closed"  #: the adapter closed: end the stream
+
+
+class _Watcher:
+    """The queue of one watch stream."""
+
+    __slots__ = ("queue", "resyncing")
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[InventoryEvent | _Signal] = asyncio.Queue()
+        self.resyncing = False
+
+
+class SimulatedAdapter:
+    """A built-in, deterministic O-Cloud: three sites, seven pools, 29 nodes at start.
+
+    ``ocloud_id`` (a UUID) roots every id, so ids are equal across restarts and
+    replicas; ``seed`` picks serial numbers, addresses and the churn history.
+
+    Churn runs only when ``churn_interval`` > 0.  Its background task starts lazily, on
+    the first iteration of a :meth:`watch` stream or on :meth:`start`, whichever comes
+    first, and stops on :meth:`aclose`.  :meth:`apply_churn_step` performs one step on
+    demand whatever the interval.
+    """
+
+    name: ClassVar[str] = "simulated"
+
+    def __init__(
+        self,
+        *,
+        ocloud_id: str,
+        churn_interval: float = 0.0,
+        seed: int = 0,
+        max_pending_events: int = 10_000,
+    ) -> None:
+        try:
+            ocloud_id = str(uuid.UUID(ocloud_id))
+        except ValueError:
+            raise ValueError(f"ocloud_id must be a UUID, got {ocloud_id!r}") from None
+        if churn_interval < 0:
+            raise ValueError(f"churn_interval must not be negative, got {churn_interval}")
+        if max_pending_events < 1:
+            raise ValueError(f"max_pending_events must be positive, got {max_pending_events}")
+        self._cloud = SimulatedOCloud(ocloud_id, seed=seed)
+        self._churn_interval = churn_interval
+        self._max_pending = max_pending_events
+        self._watchers: list[_Watcher] = []
+        self._churn_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """WATCH always; CHURN when the adapter changes its own inventory."""
+        if self._churn_interval > 0:
+            return frozenset({Capability.WATCH, Capability.CHURN})
+        return frozenset({Capability.WATCH})
+
+    async def start(self) -> None:
+        """Start background churn now rather than on the first watch (idempotent)."""
+        self._start_churn()
+
+    async def list_objects(self, kind: ObjectKind) -> Sequence[InventoryModel]:
+        """Every object of ``kind``; empty for kinds the inventory view does not serve."""
+        return self._cloud.objects(kind)
+
+    async def get_object(self, kind: ObjectKind, object_id: str) -> InventoryModel | None:
+        """The object of ``kind`` with ``object_id``, or None."""
+        return self._cloud.get(kind, object_id)
+
+    async def watch(self) -> AsyncGenerator[WatchItem, None]:
+        """A snapshot of the inventory, then every change; ends when the adapter closes.
+
+        A stream opened after :meth:`aclose` ends at once.  A consumer that stops early
+        should ``aclose()`` the generator (``contextlib.aclosing``) to unregister at once.
+        """
+        if self._closed:
+            return
+        self._start_churn()
+        watcher = _Watcher()
+        self._watchers.append(watcher)
+        try:
+            yield self._cloud.snapshot()
+            while True:
+                item = await watcher.queue.get()
+                if isinstance(item, _Signal):
+                    if item is _Signal.CLOSED:
+                        return
+                    watcher.resyncing = False
+                    yield self._cloud.snapshot()
+                else:
+                    yield item
+        finally:
+            self._watchers.remove(watcher)
+
+    def apply_churn_step(self) -> list[InventoryEvent]:
+        """Perform one churn step now, publish its events to every watcher, return them."""
+        if self._closed:
+            raise RuntimeError("the simulated adapter is closed")
+        events = self._cloud.step()
+        self._publish(events)
+        return events
+
+    async def aclose(self) -> None:
+        """Stop churn and end every watch stream (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        task, self._churn_task = self._churn_task, None
+        for watcher in self._watchers:
+            watcher.queue.put_nowait(_Signal.CLOSED)
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})
+
+    def _publish(self, events: Sequence[InventoryEvent]) -> None:
+        if not events:
+            return
+        for watcher in self._watchers:
+            if watcher.resyncing:
+                continue  # the coming snapshot will include these changes
+            if watcher.queue.qsize() + len(events) > self._max_pending:
+                while not watcher.queue.empty():
+                    watcher.queue.get_nowait()
+                watcher.resyncing = True
+                watcher.queue.put_nowait(_Signal.RESYNC)
+                logger.warning(
+                    "simulated watch consumer fell %d events behind; it will resync",
+                    self._max_pending,
+                )
+                continue
+            for event in events:
+                watcher.queue.put_nowait(event)
+
+    def _start_churn(self) -> None:
+        if self._churn_interval > 0 and self._churn_task is None and not self._closed:
+            self._churn_task = asyncio.get_running_loop().create_task(
+                self._churn(), name="netweave-simulated-churn"
+            )
+
+    async def _churn(self) -> None:
+        while True:
+            await asyncio.sleep(self._churn_interval)
+            try:
+                self.apply_churn_step()
+            except Exception:
+                logger.exception("simulated churn step failed")

@@ -1,0 +1,193 @@
+"""The request-context middleware: one small ASGI class wrapped around the whole app.
+
+For every HTTP request it
+
+* assigns a request id (a sane incoming ``X-Request-ID`` is kept), binds it to every
+  log line through structlog's contextvars and returns it in ``X-Request-ID``;
+* refuses bodies larger than ``max_body_bytes`` with 413 and bodies that are not JSON
+  with 415, before any route runs (the gateway accepts JSON bodies only);
+* turns any unexpected exception into a 500 ProblemDetails that names the request id
+  and nothing else, and logs the exception;
+* records the request count and latency by route template, method and status, and
+  writes one access-log line.
+
+It is a plain ASGI class rather than Starlette's ``BaseHTTPMiddleware``, which costs a
+task and a stream per request.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from netweave.api.problems import PROBLEM_JSON, problem_body
+from netweave.errors import (
+    InternalError,
+    O2Error,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
+from netweave.observability.logging import get_logger
+from netweave.observability.metrics import Metrics
+
+__all__ = ["RequestContextMiddleware"]
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_JSON_TYPE = re.compile(rb"application/([a-z0-9.+-]+\+)?json", re.IGNORECASE)
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_UNMATCHED = "<unmatched>"
+
+_log = get_logger("netweave.access")
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class RequestContextMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, access_log: bool
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        raw_id = request_id.encode()
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", raw_id)]
+            await send(message)
+
+        try:
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await _send_problem(send_with_id, refusal, scope)
+            else:
+                await self.app(scope, await self._buffered(scope, receive), send_with_id)
+        except _BodyTooLarge:
+            if not response_started:
+                await _send_problem(send_with_id, self._too_large(), scope)
+        except Exception:
+            _log.exception("unhandled error while answering a request", path=scope["path"])
+            if not response_started:
+                error = InternalError(
+                    f"the gateway failed to answer this request; reference {request_id}"
+                )
+                await _send_problem(send_with_id, error, scope)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", _UNMATCHED) if route is not None else _UNMATCHED
+            method = scope["method"]
+            self.metrics.http_requests.labels(template, method, str(status)).inc()
+            self.metrics.http_latency.labels(template, method).observe(elapsed)
+            if self.access_log:
+                _log.info(
+                    "request",
+                    method=method,
+                    path=scope["path"],
+                    route=template,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 3),
+                )
+            structlog.contextvars.clear_contextvars()
+
+    def _too_large(self) -> PayloadTooLargeError:
+        return PayloadTooLargeError(f"request body exceeds {self.max_body_bytes} bytes")
+
+    def _refusal(self, scope: Scope) -> O2Error | None:
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        has_body = b"transfer-encoding" in headers
+        if length is not None:
+            try:
+                size = int(length)
+            except ValueError:
+                return None  # the HTTP parser has already rejected such a request
+            if size > self.max_body_bytes:
+                return self._too_large()
+            has_body = has_body or size > 0
+        if has_body and scope["method"] in _BODY_METHODS:
+            content_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip()
+            if not _JSON_TYPE.fullmatch(content_type):
+                shown = content_type.decode("latin-1") or "none"
+                return UnsupportedMediaTypeError(
+                    f"request bodies must be JSON (application/json); got {shown}"
+                )
+        return None
+
+    async def _buffered(self, scope: Scope, receive: Receive) -> Receive:
+        """Read a request body completely (at most ``max_body_bytes``) and replay it.
+
+        Streaming (chunked) bodies have no Content-Length to check up front, so the
+        limit is enforced here, before any route parses the body.
+        """
+        if scope["method"] not in _BODY_METHODS:
+            return receive
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate: str = value.decode("latin-1")
+            if _REQUEST_ID.fullmatch(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+async def _send_problem(send: Send, error: O2Error, scope: Scope) -> None:
+    body = problem_body(error, instance=scope["path"])
+    headers: list[Any] = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    headers.extend((k.lower().encode(), v.encode()) for k, v in error.headers.items())
+    if isinstance(error, PayloadTooLargeError):
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,93 @@
+"""The ``netweave`` command: serve, check-config, version."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from netweave import __version__
+from netweave.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    name="netweave",
+    help="netweave: the O-RAN O2-IMS gateway. Settings come from NETWEAVE_* variables "
+    "and an optional YAML file (--config); variables win.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="YAML file of settings (keys without the NETWEAVE_ prefix)."
+    ),
+]
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        typer.echo(f"netweave: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (NETWEAVE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (NETWEAVE_PORT).")] = None,
+) -> None:
+    """Start the gateway (uvicorn, one worker)."""
+    import uvicorn
+
+    from netweave.app import create_app
+    from netweave.observability.logging import configure_logging, get_logger
+
+    settings = _settings(config, host=host, port=port)
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    get_logger("netweave").info(
+        "netweave starting",
+        version=__version__,
+        backend=settings.backend,
+        store="memory",
+        listen=f"{settings.host}:{settings.port}",
+        ocloud_id=settings.effective_ocloud_id,
+        service_uri=settings.effective_service_uri,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+
+
+@app.command("check-config")
+def check_config(config: ConfigOption = None) -> None:
+    """Validate the configuration and print the effective settings (secrets masked)."""
+    settings = _settings(config)
+    shown = settings.model_dump(mode="json")
+    shown["effective_ocloud_id"] = settings.effective_ocloud_id
+    shown["effective_global_cloud_id"] = settings.effective_global_cloud_id
+    shown["effective_service_uri"] = settings.effective_service_uri
+    for key, value in sorted(shown.items()):
+        typer.echo(f"{key}: {value}")
+    typer.echo("configuration OK")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(f"netweave {__version__} (python {sys.version.split()[0]})")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,204 @@
+"""Configuration: ``NETWEAVE_*`` environment variables, optionally a YAML file.
+
+Precedence, highest first: command-line options, environment variables, the YAML file given with
+``--config`` (keys are the setting names without the prefix, lower case, e.g.
+``port: 8080``), then the defaults below.  :func:`load_settings` turns every
+validation failure into :class:`ConfigError` with one line naming the bad key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from netweave.models.ids import default_ocloud_id
+
+ENV_PREFIX = "NETWEAVE_"
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message is one line naming the offending key."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the gateway.  Environment: ``NETWEAVE_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    host: str = Field(default="127.0.0.1", description="Address to listen on.")
+    port: int = Field(default=8080, ge=0, le=65535, description="TCP port to listen on.")
+    backend: Literal["simulated"] = Field(
+        default="simulated", description="Infrastructure backend serving the inventory."
+    )
+    max_page_size: int = Field(
+        default=100, ge=1, le=10_000, description="Most items in one page of a list."
+    )
+    ocloud_name: str = Field(default="netweave-ocloud", min_length=1)
+    ocloud_description: str = Field(default="O-Cloud served by netweave")
+    ocloud_id: str | None = Field(
+        default=None, description="O-Cloud UUID; derived from ocloud_name when unset."
+    )
+    global_cloud_id: str | None = Field(
+        default=None,
+        description="SMO-assigned global O-Cloud UUID; equals ocloud_id until the SMO assigns one.",
+    )
+    service_uri: str | None = Field(
+        default=None,
+        description="External O2-IMS apiRoot (used in OCloudInfo and notifications); "
+        "defaults to http://host:port.",
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest request body.")
+    paging_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of paging markers; set the same value on every replica. "
+        "A random key is generated when unset.",
+    )
+    paging_secret_file: Path | None = Field(
+        default=None, description="File holding the paging key (wins over paging_secret)."
+    )
+    paging_marker_ttl: float = Field(default=3600.0, gt=0, description="Seconds a marker lives.")
+    simulated_churn_interval: float = Field(
+        default=0.0, ge=0, description="Seconds between simulated O-Cloud changes; 0 = none."
+    )
+    simulated_seed: int = Field(default=0, description="Seed of the simulated O-Cloud's churn.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    access_log: bool = Field(default=True, description="Log one line per HTTP request.")
+
+    @field_validator("ocloud_id", "global_cloud_id")
+    @classmethod
+    def _uuid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import uuid
+
+        try:
+            return str(uuid.UUID(value))
+        except ValueError as exc:
+            raise ValueError("must be a UUID") from exc
+
+    @field_validator("service_uri")
+    @classmethod
+    def _absolute_uri(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _paging_file_readable(self) -> Settings:
+        if self.paging_secret_file is not None and not self.paging_secret_file.is_file():
+            raise ValueError(f"paging_secret_file: {self.paging_secret_file} is not a file")
+        return self
+
+    # Derived values -------------------------------------------------------------------
+
+    @property
+    def effective_ocloud_id(self) -> str:
+        return self.ocloud_id or default_ocloud_id(self.ocloud_name)
+
+    @property
+    def effective_global_cloud_id(self) -> str:
+        return self.global_cloud_id or self.effective_ocloud_id
+
+    @property
+    def effective_service_uri(self) -> str:
+        if self.service_uri:
+            return self.service_uri
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def paging_key(self) -> bytes:
+        """The paging marker key: from the file, the setting, or fresh random bytes."""
+        if self.paging_secret_file is not None:
+            return self.paging_secret_file.read_bytes().strip()
+        if self.paging_secret is not None:
+            return self.paging_secret.get_secret_value().encode()
+        return secrets.token_bytes(32)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],  # noqa: ARG003
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Init arguments (command-line options, and YAML keys the environment does not
+        # set; see load_settings) win over the environment.
+        return init_settings, env_settings
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from the environment and the optional YAML file.
+
+    Raises :class:`ConfigError` with a single line naming the first bad key.
+    """
+    _reject_unknown_environment()
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        in_env = {
+            name[len(ENV_PREFIX) :].split("__", 1)[0].lower()
+            for name in os.environ
+            if name.startswith(ENV_PREFIX)
+        }
+        values.update(
+            (key, value) for key, value in _read_yaml(config_file).items() if key not in in_env
+        )
+    values.update(overrides)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+def _reject_unknown_environment() -> None:
+    """A misspelt ``NETWEAVE_*`` variable is an error, not a silently ignored setting."""
+    known = {name.upper() for name in Settings.model_fields}
+    for variable in os.environ:
+        if not variable.startswith(ENV_PREFIX):
+            continue
+        name = variable[len(ENV_PREFIX) :].split("__", 1)[0]
+        if name not in known:
+            raise ConfigError(f"invalid configuration: {variable}: unknown setting")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"config file {path}: not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: top level must be a mapping of settings")
+    return {str(key).lower(): value for key, value in data.items()}
+
+
+def _one_line(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    loc = ".".join(str(part) for part in error["loc"]) or "settings"
+    key = f"{ENV_PREFIX}{loc.upper()}" if loc != "settings" else loc
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown setting"
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more)" if more else ""
+    return f"invalid configuration: {key} ({loc}): {message}{suffix}"

@@ -1,0 +1,1 @@
+"""The inventory view kept current from the backend, and the service layer over it."""
