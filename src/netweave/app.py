@@ -10,13 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
 from netweave import __version__
 from netweave.adapters.registry import build_adapter
 from netweave.api import inventory, operations
+from netweave.api.lean import LeanRouter, openapi_paths
 from netweave.api.middleware import RequestContextMiddleware
 from netweave.api.problems import install_problem_handlers
 from netweave.config import Settings
@@ -68,7 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
             await adapter.aclose()
             _log.info("netweave stopped")
 
-    app = FastAPI(
+    app = GatewayApp(
         title="netweave O2-IMS gateway",
         version=__version__,
         summary="The O-RAN O2-IMS API in front of Kubernetes-based O-Clouds.",
@@ -79,14 +84,52 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(operations.router)
-    app.include_router(inventory.router)
-    app.add_middleware(
-        RequestContextMiddleware,
-        metrics=metrics,
-        max_body_bytes=settings.max_body_bytes,
-        access_log=settings.access_log,
-    )
+    lean_routes = inventory.ROUTES
+    _document_lean_routes(app, lean_routes)
+    app.outer_middleware = [
+        Middleware(
+            RequestContextMiddleware,
+            metrics=metrics,
+            max_body_bytes=settings.max_body_bytes,
+            access_log=settings.access_log,
+        ),
+        Middleware(LeanRouter, routes=lean_routes),
+    ]
     return app
+
+
+class GatewayApp(FastAPI):
+    """FastAPI with netweave's own middleware outside FastAPI's stack.
+
+    ``outer_middleware`` (outermost first) wraps the whole stack FastAPI builds, so the
+    request context (ids, metrics, 413/415, the leak-free 500) covers every request, and
+    the lean router answers its hot reads without passing through FastAPI's layers.
+    """
+
+    outer_middleware: list[Middleware]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for cls, args, kwargs in reversed(getattr(self, "outer_middleware", [])):
+            app = cls(app, *args, **kwargs)
+        return app
+
+
+def _document_lean_routes(app: FastAPI, routes: list[Any]) -> None:
+    """Make ``/openapi.json`` describe the lean routes next to the FastAPI ones."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            paths, definitions = openapi_paths(routes)
+            schema["paths"] = {**paths, **schema.get("paths", {})}
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _ocloud_info(settings: Settings) -> OCloudInfo:

@@ -1,204 +1,179 @@
 """The standard O2-IMS infrastructure inventory surface, ``/o2ims-infrastructureInventory``.
 
 Spec-faithful: lists are bare JSON arrays paged with ``nextpage_opaque_marker`` and a
-``Link`` header; only the methods the spec defines are routed, so every other method
-is answered 405 with ``Allow`` by the problem handlers.
+``Link`` header, and every method other than GET is answered 405 with ``Allow``.  The
+routes are served by the lean router (see :mod:`netweave.api.lean` for why); each
+handler is one call into the inventory service.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request
-from starlette.responses import Response
-
-from netweave.api.deps import FieldsDep, ListQueryDep, ServiceDep
-from netweave.api.responses import NOT_FOUND, PROBLEMS, json_bytes, json_list
+from netweave.api.lean import LeanHandler, LeanRequest, LeanResponse, LeanRoute
+from netweave.api.params import field_params, list_query
+from netweave.inventory.service import InventoryService
 from netweave.models.common import APIVersion, APIVersions
-from netweave.models.inventory import (
-    DeploymentManager,
-    LocationInfo,
-    ObjectKind,
-    OCloudInfo,
-    OCloudSiteInfo,
-    Resource,
-    ResourcePool,
-    ResourceType,
-)
+from netweave.models.inventory import MODEL_OF_KIND, ObjectKind, OCloudInfo
 
 PREFIX = "/o2ims-infrastructureInventory"
+V1 = f"{PREFIX}/v1"
 API_VERSION = "1.0.0"
+TAG = "O2-IMS infrastructure inventory"
 
-router = APIRouter(prefix=PREFIX, tags=["O2-IMS infrastructure inventory"], responses=PROBLEMS)
-
-PoolId = Annotated[str, Path(description="Identifier of a resource pool (UUID).")]
-ResourceIdParam = Annotated[str, Path(description="Identifier of a resource (UUID).")]
-TypeId = Annotated[str, Path(description="Identifier of a resource type (UUID).")]
-DmId = Annotated[str, Path(description="Identifier of a deployment manager (UUID).")]
-LocationId = Annotated[str, Path(description="Global location identifier.")]
-SiteId = Annotated[str, Path(description="Identifier of an O-Cloud site (UUID).")]
+__all__ = ["PREFIX", "ROUTES"]
 
 
-@router.get(
-    "/api_versions",
-    response_model=APIVersions,
-    response_model_exclude_none=True,
-    operation_id="getAllInventoryVersions",
-)
-async def all_versions() -> APIVersions:
-    return APIVersions(uri_prefix=PREFIX, api_versions=[APIVersion(version=API_VERSION)])
+def _service(request: LeanRequest) -> InventoryService:
+    service: InventoryService = request.state.inventory
+    return service
 
 
-@router.get(
-    "/v1/api_versions",
-    response_model=APIVersions,
-    response_model_exclude_none=True,
-    operation_id="getMinorInventoryVersions",
-)
-async def minor_versions() -> APIVersions:
-    return APIVersions(uri_prefix=f"{PREFIX}/v1", api_versions=[APIVersion(version=API_VERSION)])
+def _versions_handler(uri_prefix: str) -> LeanHandler:
+    versions = APIVersions(uri_prefix=uri_prefix, api_versions=[APIVersion(version=API_VERSION)])
+    body = versions.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+    async def handler(_: LeanRequest) -> LeanResponse:
+        return LeanResponse(body=body)
+
+    return handler
 
 
-@router.get("/v1", response_model=OCloudInfo, operation_id="getCloudInfo")
-async def cloud_info(service: ServiceDep, selection: FieldsDep) -> Response:
-    return json_bytes(service.get_ocloud(selection))
+async def _cloud_info(request: LeanRequest) -> LeanResponse:
+    return LeanResponse(body=_service(request).get_ocloud(field_params(request.query)))
 
 
-# Resource types ----------------------------------------------------------------------
+def _list_handler(kind: ObjectKind, parent: tuple[ObjectKind, str] | None = None) -> LeanHandler:
+    """A bare-array list of ``kind``; ``parent`` names the kind and path parameter of a parent."""
+
+    async def handler(request: LeanRequest) -> LeanResponse:
+        parent_ref = (parent[0], request.path_params[parent[1]]) if parent else None
+        page = _service(request).list(kind, list_query(request.query), parent=parent_ref)
+        headers = [("X-Total-Count", str(page.total))]
+        if page.next_marker is not None:
+            next_url = request.url_with(nextpage_opaque_marker=page.next_marker)
+            headers.append(("Link", f'<{next_url}>; rel="next"'))
+        return LeanResponse(body=b"[" + page.items + b"]", headers=headers)
+
+    return handler
 
 
-@router.get("/v1/resourceTypes", response_model=list[ResourceType], operation_id="getResourceTypes")
-async def list_resource_types(
-    request: Request, service: ServiceDep, query: ListQueryDep
-) -> Response:
-    return json_list(request, service.list(ObjectKind.RESOURCE_TYPE, query))
+def _get_handler(
+    kind: ObjectKind, id_param: str, parent: tuple[ObjectKind, str] | None = None
+) -> LeanHandler:
+    async def handler(request: LeanRequest) -> LeanResponse:
+        parent_ref = (parent[0], request.path_params[parent[1]]) if parent else None
+        body = _service(request).get(
+            kind, request.path_params[id_param], field_params(request.query), parent=parent_ref
+        )
+        return LeanResponse(body=body)
+
+    return handler
 
 
-@router.get(
-    "/v1/resourceTypes/{resourceTypeId}",
-    response_model=ResourceType,
-    responses=NOT_FOUND,
-    operation_id="getResourceType",
-)
-async def get_resource_type(
-    resourceTypeId: TypeId, service: ServiceDep, selection: FieldsDep
-) -> Response:
-    return json_bytes(service.get(ObjectKind.RESOURCE_TYPE, resourceTypeId, selection))
+def _collection(
+    path: str,
+    kind: ObjectKind,
+    *,
+    id_param: str,
+    plural: str,
+    singular: str,
+    parent: tuple[ObjectKind, str] | None = None,
+) -> list[LeanRoute]:
+    """The list route and the single-object route of one collection."""
+    model = MODEL_OF_KIND[kind]
+    return [
+        LeanRoute(
+            path=path,
+            handler=_list_handler(kind, parent),
+            operation_id=f"get{plural}",
+            summary=f"List {plural[0].lower() + plural[1:]}",
+            model=model,
+            many=True,
+            query="list",
+            not_found=parent is not None,
+            tag=TAG,
+        ),
+        LeanRoute(
+            path=f"{path}/{{{id_param}}}",
+            handler=_get_handler(kind, id_param, parent),
+            operation_id=f"get{singular}",
+            summary=f"Get one {singular[0].lower() + singular[1:]}",
+            model=model,
+            query="fields",
+            not_found=True,
+            tag=TAG,
+        ),
+    ]
 
 
-# Resource pools and their resources --------------------------------------------------
+POOL_PARENT = (ObjectKind.RESOURCE_POOL, "resourcePoolId")
 
-
-@router.get("/v1/resourcePools", response_model=list[ResourcePool], operation_id="getResourcePools")
-async def list_resource_pools(
-    request: Request, service: ServiceDep, query: ListQueryDep
-) -> Response:
-    return json_list(request, service.list(ObjectKind.RESOURCE_POOL, query))
-
-
-@router.get(
-    "/v1/resourcePools/{resourcePoolId}",
-    response_model=ResourcePool,
-    responses=NOT_FOUND,
-    operation_id="getResourcePool",
-)
-async def get_resource_pool(
-    resourcePoolId: PoolId, service: ServiceDep, selection: FieldsDep
-) -> Response:
-    return json_bytes(service.get(ObjectKind.RESOURCE_POOL, resourcePoolId, selection))
-
-
-@router.get(
-    "/v1/resourcePools/{resourcePoolId}/resources",
-    response_model=list[Resource],
-    responses=NOT_FOUND,
-    operation_id="getResources",
-)
-async def list_resources(
-    request: Request, resourcePoolId: PoolId, service: ServiceDep, query: ListQueryDep
-) -> Response:
-    page = service.list(
-        ObjectKind.RESOURCE, query, parent=(ObjectKind.RESOURCE_POOL, resourcePoolId)
-    )
-    return json_list(request, page)
-
-
-@router.get(
-    "/v1/resourcePools/{resourcePoolId}/resources/{resourceId}",
-    response_model=Resource,
-    responses=NOT_FOUND,
-    operation_id="getResource",
-)
-async def get_resource(
-    resourcePoolId: PoolId, resourceId: ResourceIdParam, service: ServiceDep, selection: FieldsDep
-) -> Response:
-    body = service.get(
+ROUTES: list[LeanRoute] = [
+    LeanRoute(
+        path=f"{PREFIX}/api_versions",
+        handler=_versions_handler(PREFIX),
+        operation_id="getAllInventoryVersions",
+        summary="All major versions of the inventory API",
+        model=APIVersions,
+        tag=TAG,
+    ),
+    LeanRoute(
+        path=f"{V1}/api_versions",
+        handler=_versions_handler(V1),
+        operation_id="getMinorInventoryVersions",
+        summary="The versions within inventory API v1",
+        model=APIVersions,
+        tag=TAG,
+    ),
+    LeanRoute(
+        path=V1,
+        handler=_cloud_info,
+        operation_id="getCloudInfo",
+        summary="Information about this O-Cloud",
+        model=OCloudInfo,
+        query="fields",
+        tag=TAG,
+    ),
+    *_collection(
+        f"{V1}/resourceTypes",
+        ObjectKind.RESOURCE_TYPE,
+        id_param="resourceTypeId",
+        plural="ResourceTypes",
+        singular="ResourceType",
+    ),
+    *_collection(
+        f"{V1}/resourcePools",
+        ObjectKind.RESOURCE_POOL,
+        id_param="resourcePoolId",
+        plural="ResourcePools",
+        singular="ResourcePool",
+    ),
+    *_collection(
+        f"{V1}/resourcePools/{{resourcePoolId}}/resources",
         ObjectKind.RESOURCE,
-        resourceId,
-        selection,
-        parent=(ObjectKind.RESOURCE_POOL, resourcePoolId),
-    )
-    return json_bytes(body)
-
-
-# Deployment managers -----------------------------------------------------------------
-
-
-@router.get(
-    "/v1/deploymentManagers",
-    response_model=list[DeploymentManager],
-    operation_id="getDeploymentManagers",
-)
-async def list_deployment_managers(
-    request: Request, service: ServiceDep, query: ListQueryDep
-) -> Response:
-    return json_list(request, service.list(ObjectKind.DEPLOYMENT_MANAGER, query))
-
-
-@router.get(
-    "/v1/deploymentManagers/{deploymentManagerId}",
-    response_model=DeploymentManager,
-    responses=NOT_FOUND,
-    operation_id="getDeploymentManager",
-)
-async def get_deployment_manager(
-    deploymentManagerId: DmId, service: ServiceDep, selection: FieldsDep
-) -> Response:
-    return json_bytes(service.get(ObjectKind.DEPLOYMENT_MANAGER, deploymentManagerId, selection))
-
-
-# Locations and O-Cloud sites (spec 11) -----------------------------------------------
-
-
-@router.get("/v1/locations", response_model=list[LocationInfo], operation_id="getLocations")
-async def list_locations(request: Request, service: ServiceDep, query: ListQueryDep) -> Response:
-    return json_list(request, service.list(ObjectKind.LOCATION, query))
-
-
-@router.get(
-    "/v1/locations/{globalLocationId}",
-    response_model=LocationInfo,
-    responses=NOT_FOUND,
-    operation_id="getLocation",
-)
-async def get_location(
-    globalLocationId: LocationId, service: ServiceDep, selection: FieldsDep
-) -> Response:
-    return json_bytes(service.get(ObjectKind.LOCATION, globalLocationId, selection))
-
-
-@router.get("/v1/oCloudSites", response_model=list[OCloudSiteInfo], operation_id="getOCloudSites")
-async def list_ocloud_sites(request: Request, service: ServiceDep, query: ListQueryDep) -> Response:
-    return json_list(request, service.list(ObjectKind.OCLOUD_SITE, query))
-
-
-@router.get(
-    "/v1/oCloudSites/{oCloudSiteId}",
-    response_model=OCloudSiteInfo,
-    responses=NOT_FOUND,
-    operation_id="getOCloudSite",
-)
-async def get_ocloud_site(
-    oCloudSiteId: SiteId, service: ServiceDep, selection: FieldsDep
-) -> Response:
-    return json_bytes(service.get(ObjectKind.OCLOUD_SITE, oCloudSiteId, selection))
+        id_param="resourceId",
+        plural="Resources",
+        singular="Resource",
+        parent=POOL_PARENT,
+    ),
+    *_collection(
+        f"{V1}/deploymentManagers",
+        ObjectKind.DEPLOYMENT_MANAGER,
+        id_param="deploymentManagerId",
+        plural="DeploymentManagers",
+        singular="DeploymentManager",
+    ),
+    *_collection(
+        f"{V1}/locations",
+        ObjectKind.LOCATION,
+        id_param="globalLocationId",
+        plural="Locations",
+        singular="Location",
+    ),
+    *_collection(
+        f"{V1}/oCloudSites",
+        ObjectKind.OCLOUD_SITE,
+        id_param="oCloudSiteId",
+        plural="OCloudSites",
+        singular="OCloudSite",
+    ),
+]

@@ -17,9 +17,9 @@ task and a stream per request.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -177,7 +177,7 @@ def _request_id(scope: Scope) -> str:
             if _REQUEST_ID.fullmatch(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 async def _send_problem(send: Send, error: O2Error, scope: Scope) -> None:

@@ -82,7 +82,11 @@ Predicate = Callable[[object], bool]
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    """One ``(op,attr,value...)`` criterion."""
+    """One ``(op,attr,value...)`` criterion: ``path`` is the attribute path split at ``/``
+    and ``values`` are the values as the client meant them (quotes removed).
+
+    Constructing a term with the wrong number of values for ``op`` raises ``ValueError``.
+    """
 
     op: Operator
     path: tuple[str, ...]
@@ -104,14 +108,19 @@ class Term:
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
         """Whether ``obj`` satisfies this term (see the module docstring)."""
-        path = self.path
-        if len(path) == 1 and type(obj) is dict:
-            value = obj.get(path[0], _MISSING)
+        value: Any = obj
+        depth = 0
+        for segment in self.path:  # fast path: a chain of dicts
+            if type(value) is not dict:
+                break
+            value = value.get(segment, _MISSING)
             if value is _MISSING:
                 return self._negated
-            if type(value) is not list:
+            depth += 1
+        else:
+            if not isinstance(value, list | tuple):
                 return self._test(value) != self._negated
-        return any(map(self._test, _resolve(obj, path))) != self._negated
+        return any(map(self._test, _resolve(value, self.path[depth:]))) != self._negated
 
     def __str__(self) -> str:
         values = ",".join(map(_render_value, self.values))
@@ -465,5 +474,7 @@ class _Parser:
             pos = quote + 1
             break
         if pos < end and text[pos] not in ",)":
+            if text[pos].isspace():
+                self.unexpected(pos, "")
             self.fail("expected ',' or ')' after a quoted value", pos)
         return "".join(parts), pos

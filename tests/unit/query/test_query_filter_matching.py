@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -245,8 +246,6 @@ def test_huge_numbers_do_not_raise() -> None:
 
 
 def test_non_dict_mappings_and_tuples_are_resolved() -> None:
-    from types import MappingProxyType
-
     obj = MappingProxyType({"a": ({"b": "x"}, {"b": "y"})})
     assert parse_filter("(eq,a/b,y)").matches(obj)
     assert not parse_filter("(neq,a/b,y)").matches(obj)

@@ -133,19 +133,19 @@ def test_term_accepts_plain_operator_string() -> None:
 
 
 @pytest.mark.parametrize(
-    ("op", "path", "values"),
+    ("op", "path", "values", "problem"),
     [
-        ("eq", ("name",), ()),
-        ("eq", ("name",), ("a", "b")),
-        ("in", ("name",), ()),
-        ("eq", (), ("a",)),
-        ("equals", ("name",), ("a",)),
+        ("eq", ("name",), (), "does not take 0 values"),
+        ("eq", ("name",), ("a", "b"), "does not take 2 values"),
+        ("in", ("name",), (), "does not take 0 values"),
+        ("eq", (), ("a",), "needs an attribute path"),
+        ("equals", ("name",), ("a",), "not a valid Operator"),
     ],
 )
 def test_term_rejects_invalid_construction(
-    op: str, path: tuple[str, ...], values: tuple[str, ...]
+    op: str, path: tuple[str, ...], values: tuple[str, ...], problem: str
 ) -> None:
-    with pytest.raises(ValueError):  # noqa: PT011 - any ValueError names the problem
+    with pytest.raises(ValueError, match=problem):
         Term(op, path, values)  # type: ignore[arg-type]
 
 
@@ -181,6 +181,7 @@ def test_term_rejects_invalid_construction(
         ("(eq,name,'abc", "unterminated quoted value starting at position 9", 9),
         ("(eq,name,'it''s)", "unterminated quoted value starting at position 9", 9),
         ("(eq,name,'a'b)", "expected ',' or ')' after a quoted value at position 12", 12),
+        ("(eq,name,'a' )", "unexpected whitespace at position 12", 12),
         ("(eq,name,a'b)", "unexpected quote inside an unquoted value at position 10", 10),
         ("(eq,name,a/b)", "unquoted '/' in value at position 10", 10),
         ("(eq,name,a;b)", "unquoted ';' in value at position 10", 10),

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import re
+import struct
 
 import pytest
 
@@ -152,10 +155,7 @@ def _padded(marker: str) -> str:
 
 
 def _forge(version: int, after: bytes, scope: str = "s", issued: float = 1e9) -> str:
-    import hashlib
-    import hmac
-    import struct
-
+    """A marker built by hand with SECRET, following the layout in the module docstring."""
     scope_hash = hashlib.sha256(scope.encode()).digest()[:8]
     payload = struct.pack(">Bd8s", version, issued, scope_hash) + after
     mac = hmac.new(SECRET, payload, hashlib.sha256).digest()[:16]
