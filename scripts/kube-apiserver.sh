@@ -191,7 +191,7 @@ build() {
     { cat "$work/dpkg-source.log" >&2; die "dpkg-source failed"; }
   rm -rf "$work/download" "$apt_dir"
 
-  log "replacing vendored reflect2 $(awk '$2 == "github.com/modern-go/reflect2" { print $3 }' "$src/vendor/modules.txt") with Debian's $(dpkg-query -W -f='${Version}' golang-github-modern-go-reflect2-dev)"
+  log "replacing vendored reflect2 $(awk '$2 == "github.com/modern-go/reflect2" { print $3; exit }' "$src/vendor/modules.txt") with Debian's $(dpkg-query -W -f='${Version}' golang-github-modern-go-reflect2-dev)"
   local vendored=$src/vendor/github.com/modern-go/reflect2
   rm -rf "$vendored"
   mkdir -p "$vendored"
@@ -460,7 +460,9 @@ start() {
 
   launch_etcd
   write_env
+  trap 'log "stopping etcd"; terminate "$ETCD_PID" etcd; ETCD_PID="" write_env' EXIT
   launch_apiserver
+  trap - EXIT
   write_env
   write_kubeconfig "$KUBECONFIG_ADMIN" netweave-admin "$ADMIN_TOKEN_FILE"
   write_kubeconfig "$KUBECONFIG_RESTRICTED" netweave-restricted "$RESTRICTED_TOKEN_FILE"

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
     access_log: bool = Field(default=True, description="Log one line per HTTP request.")
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto "
+        "headers are believed; empty = none (the headers are ignored).",
+    )
 
     @field_validator("ocloud_id", "global_cloud_id")
     @classmethod

@@ -40,6 +40,7 @@ __all__ = ["RequestContextMiddleware"]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _JSON_TYPE = re.compile(rb"application/([a-z0-9.+-]+\+)?json", re.IGNORECASE)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _UNMATCHED = "<unmatched>"
 
 _log = get_logger("netweave.access")
@@ -57,6 +58,7 @@ class RequestContextMiddleware:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,8 +101,9 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", _UNMATCHED) if route is not None else _UNMATCHED
             method = scope["method"]
-            self.metrics.http_requests.labels(template, method, str(status)).inc()
-            self.metrics.http_latency.labels(template, method).observe(elapsed)
+            counter, histogram = self._series(template, method, status)
+            counter.inc()
+            histogram.observe(elapsed)
             if self.access_log:
                 _log.info(
                     "request",
@@ -112,10 +115,24 @@ class RequestContextMiddleware:
                 )
             structlog.contextvars.clear_contextvars()
 
+    def _series(self, template: str, method: str, status: int) -> tuple[Any, Any]:
+        """The metric children of one (route, method, status), looked up once each."""
+        key = (template, method, status)
+        series = self._children.get(key)
+        if series is None:
+            series = (
+                self.metrics.http_requests.labels(template, method, str(status)),
+                self.metrics.http_latency.labels(template, method),
+            )
+            self._children[key] = series
+        return series
+
     def _too_large(self) -> PayloadTooLargeError:
         return PayloadTooLargeError(f"request body exceeds {self.max_body_bytes} bytes")
 
     def _refusal(self, scope: Scope) -> O2Error | None:
+        if scope["method"] in _BODYLESS_METHODS:
+            return None  # a body sent with these is never read
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         has_body = b"transfer-encoding" in headers

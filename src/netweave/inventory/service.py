@@ -131,7 +131,6 @@ class InventoryService:
             parent_kind, parent_id = parent
             self._entry(parent_kind, parent_id)
         generation = self._view.generation(kind)
-        scope = query.scope(kind, parent_id)
         key = (kind, parent_id, query)
         # Pages after a marker are not cached: the marker must be verified every time.
         cached = self._cache.get(key) if query.marker is None else None
@@ -141,21 +140,19 @@ class InventoryService:
             body = cached[1]
         else:
             self._count_cache("miss")
-            body = self._render(kind, query, parent_id, scope)
+            body = self._render(kind, query, parent_id)
             if query.marker is None:
                 self._cache[key] = (generation, body)
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         next_marker = (
-            self._markers.issue(scope=scope, after=body.last_id)
+            self._markers.issue(scope=query.scope(kind, parent_id), after=body.last_id)
             if body.last_id is not None
             else None
         )
         return RenderedPage(body.items, body.count, body.total, next_marker)
 
-    def _render(
-        self, kind: ObjectKind, query: ListQuery, parent_id: str | None, scope: str
-    ) -> _PageBody:
+    def _render(self, kind: ObjectKind, query: ListQuery, parent_id: str | None) -> _PageBody:
         schema = self._schemas[kind]
         flt: Filter | None = (
             parse_filter(query.filter, schema=schema) if query.filter is not None else None
@@ -171,7 +168,7 @@ class InventoryService:
             entries = [entry for entry in entries if flt.matches(entry.wire)]
         start = 0
         if query.marker is not None:
-            after = self._markers.verify(query.marker, scope=scope)
+            after = self._markers.verify(query.marker, scope=query.scope(kind, parent_id))
             start = bisect.bisect_right(entries, after, key=_entry_id)
         chunk = entries[start : start + self._page_size]
         more = start + self._page_size < len(entries)

@@ -1,0 +1,150 @@
+"""A real kube-apiserver (plus etcd) on loopback for the integration tests.
+
+Thin wrapper around ``scripts/kube-apiserver.sh``: ``build_kube_apiserver()`` builds (or finds
+the cached) binary, ``running_kube_apiserver(workdir)`` runs etcd and kube-apiserver with all
+their state in ``workdir`` for the duration of a ``with`` block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import ssl
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "kube-apiserver.sh"
+
+BUILD_TIMEOUT = 30 * 60.0
+"""Seconds `build` may take: a cold build is several minutes, a cached one instant."""
+START_TIMEOUT = 120.0
+"""Seconds `start`, `start-apiserver` and `stop` may take (readiness is awaited 60 s at most)."""
+
+
+class KubeAPIServerError(RuntimeError):
+    """The script failed; the message carries its output."""
+
+
+def _run_script(*args: str, timeout: float = START_TIMEOUT) -> str:
+    command = [str(SCRIPT), *args]
+    try:
+        done = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise KubeAPIServerError(f"{shlex.join(command)} timed out after {timeout:.0f} s") from exc
+    if done.returncode != 0:
+        raise KubeAPIServerError(
+            f"{shlex.join(command)} failed with exit status {done.returncode}:\n"
+            f"{done.stderr}{done.stdout}"
+        )
+    return done.stdout
+
+
+def build_kube_apiserver(timeout: float = BUILD_TIMEOUT) -> Path:
+    """Build kube-apiserver unless cached (a no-op then); returns the binary's path."""
+    output = _run_script("build", timeout=timeout).strip().splitlines()
+    if not output:
+        raise KubeAPIServerError("scripts/kube-apiserver.sh build printed no binary path")
+    return Path(output[-1])
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    """The script's shell-sourceable env file (NAME=value lines, values quoted by printf %q)."""
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, raw = line.partition("=")
+        words = shlex.split(raw)
+        values[name] = words[0] if words else ""
+    return values
+
+
+@dataclass(frozen=True)
+class KubeAPIServer:
+    """A running etcd + kube-apiserver whose state lives in ``workdir``."""
+
+    workdir: Path
+    url: str
+    """``https://127.0.0.1:<port>``; stays the same across stop_apiserver/start_apiserver."""
+    etcd_url: str
+    kubeconfig: Path
+    """Admin kubeconfig: user netweave-admin in group system:masters."""
+    restricted_kubeconfig: Path
+    """User netweave-restricted, no groups: RBAC forbids it everything but discovery."""
+    ca_file: Path
+    """The CA that signed the serving certificate (for 127.0.0.1 and localhost)."""
+    admin_token: str
+    restricted_token: str
+
+    @classmethod
+    def from_workdir(cls, workdir: Path) -> KubeAPIServer:
+        env = _read_env(workdir / "env")
+        return cls(
+            workdir=workdir,
+            url=env["APISERVER_URL"],
+            etcd_url=env["ETCD_URL"],
+            kubeconfig=Path(env["KUBECONFIG_ADMIN"]),
+            restricted_kubeconfig=Path(env["KUBECONFIG_RESTRICTED"]),
+            ca_file=Path(env["CA_FILE"]),
+            admin_token=Path(env["ADMIN_TOKEN_FILE"]).read_text().strip(),
+            restricted_token=Path(env["RESTRICTED_TOKEN_FILE"]).read_text().strip(),
+        )
+
+    @property
+    def pids(self) -> dict[str, int | None]:
+        """Current process ids (None when stopped), read from ``workdir/env``."""
+        env = _read_env(self.workdir / "env")
+        return {
+            name: int(env[key]) if env.get(key) else None
+            for name, key in (("kube-apiserver", "APISERVER_PID"), ("etcd", "ETCD_PID"))
+        }
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Verifies the server against the generated CA."""
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    def client(self, token: str | None = None, **kwargs: object) -> httpx.Client:
+        """An httpx client for the API server, as admin unless another token is given."""
+        headers = {"Authorization": f"Bearer {token or self.admin_token}"}
+        return httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            verify=self.ssl_context(),
+            trust_env=False,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def stop_apiserver(self) -> None:
+        """Stop only kube-apiserver (SIGTERM, waits until it is gone); etcd keeps the data."""
+        _run_script("stop-apiserver", str(self.workdir))
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again on the same port with the same etcd, certificates and
+        tokens; returns once it is ready."""
+        _run_script("start-apiserver", str(self.workdir))
+
+
+@contextlib.contextmanager
+def running_kube_apiserver(workdir: Path) -> Iterator[KubeAPIServer]:
+    """Run etcd + kube-apiserver with their state in ``workdir`` until the block ends.
+
+    The binary must be built already (``build_kube_apiserver()``); logs are in
+    ``workdir/kube-apiserver.log`` and ``workdir/etcd.log``.
+    """
+    workdir = workdir.resolve()
+    _run_script("start", str(workdir))
+    try:
+        yield KubeAPIServer.from_workdir(workdir)
+    finally:
+        _run_script("stop", str(workdir))
