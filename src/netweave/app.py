@@ -79,6 +79,9 @@ def create_app(settings: Settings) -> FastAPI:
         summary="The O-RAN O2-IMS API in front of Kubernetes-based O-Clouds.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # FastAPI's built-in OpenTelemetry hooks check the providers on every request;
+        # netweave's tracing is its own (observability/), so they stay off.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.metrics = metrics
     app.state.settings = settings

@@ -109,6 +109,11 @@ class InventoryService:
         self._ocloud_schema = schema_of(OCloudInfo)
         self._cache: OrderedDict[tuple[object, ...], tuple[int, _PageBody]] = OrderedDict()
         self._cache_size = cache_size
+        self._cache_counters = (
+            {result: metrics.cache_lookups.labels(result) for result in ("hit", "miss")}
+            if metrics is not None
+            else {}
+        )
 
     @property
     def ocloud(self) -> OCloudInfo:
@@ -225,8 +230,9 @@ class InventoryService:
         )
 
     def _count_cache(self, result: str) -> None:
-        if self._metrics is not None:
-            self._metrics.cache_lookups.labels(result).inc()
+        counter = self._cache_counters.get(result)
+        if counter is not None:
+            counter.inc()
 
 
 @dataclass(frozen=True, slots=True)

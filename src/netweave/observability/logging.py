@@ -10,9 +10,11 @@ asyncio) are routed through the same processors so the output is uniform.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import sys
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import structlog
@@ -24,6 +26,60 @@ _LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+
+
+class LineWriter:
+    """Writes log lines to one binary stream, batching those written on the event loop.
+
+    A line logged from a running event loop joins a batch that is written with one
+    ``write`` and one ``flush`` at the end of the current loop iteration, so a busy
+    gateway pays one system call per iteration rather than one per access-log line.
+    A line logged outside a loop (start-up, shutdown, other threads) is written at once,
+    after any pending batch, so the order of lines is kept.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._pending: list[bytes] = []
+        self._scheduled = False
+        atexit.register(self.flush)
+
+    def write(self, line: bytes) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._pending.append(line)
+            self.flush()
+            return
+        self._pending.append(line)
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        try:
+            self._stream.write(data)
+            self._stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed or broken stderr must never take a request down
+
+
+class _WriterLogger:
+    """structlog's final logger over a :class:`LineWriter` (every level method writes)."""
+
+    def __init__(self, writer: LineWriter) -> None:
+        self._writer = writer
+
+    def msg(self, message: bytes) -> None:
+        self._writer.write(message + b"\n")
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
 
 
 def _json_bytes(event: EventDict, **_: Any) -> bytes:
@@ -46,16 +102,18 @@ def _shared_processors() -> list[Processor]:
 def configure_logging(*, level: str = "info", fmt: str = "json") -> None:
     """Configure structlog and the standard library root logger for the process."""
     shared = _shared_processors()
+    writer = LineWriter(sys.stderr.buffer)
+    renderers: list[Processor]
+    stdlib_renderer: Processor
     if fmt == "json":
-        renderer: Processor = structlog.processors.JSONRenderer(serializer=_json_bytes)
-        stdlib_renderer: Processor = structlog.processors.JSONRenderer(serializer=_json_text)
-        factory: Any = structlog.BytesLoggerFactory(sys.stderr.buffer)
+        renderers = [structlog.processors.JSONRenderer(serializer=_json_bytes)]
+        stdlib_renderer = structlog.processors.JSONRenderer(serializer=_json_text)
     else:
-        renderer = stdlib_renderer = structlog.dev.ConsoleRenderer(colors=False)
-        factory = structlog.PrintLoggerFactory(sys.stderr)
+        stdlib_renderer = structlog.dev.ConsoleRenderer(colors=False)
+        renderers = [stdlib_renderer, _encode]
     structlog.configure(
-        processors=[*shared, renderer],
-        logger_factory=factory,
+        processors=[*shared, *renderers],
+        logger_factory=lambda *_: _WriterLogger(writer),
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         cache_logger_on_first_use=True,
     )
@@ -63,7 +121,7 @@ def configure_logging(*, level: str = "info", fmt: str = "json") -> None:
         foreign_pre_chain=[*shared, _stdlib_logger_name],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, stdlib_renderer],
     )
-    handler = _BinaryStderrHandler()
+    handler = _BinaryStderrHandler(writer)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -75,6 +133,11 @@ def configure_logging(*, level: str = "info", fmt: str = "json") -> None:
         logging.getLogger(name).propagate = True
 
 
+def _encode(_: WrappedLogger, __: str, message: Any) -> bytes:
+    """Final processor of the console format: the rendered line as bytes for the writer."""
+    return str(message).encode("utf-8", "replace")
+
+
 class _BinaryStderrHandler(logging.Handler):
     """Writes formatted records to the same binary stream as structlog's BytesLogger.
 
@@ -82,11 +145,13 @@ class _BinaryStderrHandler(logging.Handler):
     the two buffers interleave inside lines; one stream keeps every line whole.
     """
 
+    def __init__(self, writer: LineWriter) -> None:
+        super().__init__()
+        self._writer = writer
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record).encode("utf-8", "replace") + b"\n"
-            sys.stderr.buffer.write(line)
-            sys.stderr.buffer.flush()
+            self._writer.write(self.format(record).encode("utf-8", "replace") + b"\n")
         except Exception:
             self.handleError(record)
 
