@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
@@ -94,10 +94,41 @@ def wrk(url: str, *, duration: int, connections: int) -> Sample:
     if "Non-2xx" in out or "Socket errors" in out:
         raise SystemExit(f"wrk saw errors against {url}:\n{out}")
     rps = _RPS.search(out)
-    latencies = {m.group(1): float(m.group(2)) * _UNIT_MS[m.group(3)] for m in _LATENCY.finditer(out)}
+    latencies = {
+        m.group(1): float(m.group(2)) * _UNIT_MS[m.group(3)] for m in _LATENCY.finditer(out)
+    }
     if rps is None or set(latencies) != {"50", "99"}:
         raise SystemExit(f"could not read wrk's output:\n{out}")
     return Sample(float(rps.group(1)), latencies["50"], latencies["99"])
+
+
+@dataclass
+class ScenarioResult:
+    path: str
+    gateway_rounds: list[Sample]
+    raw_rounds: list[Sample]
+
+    @property
+    def gateway(self) -> Sample:
+        return median(self.gateway_rounds)
+
+    @property
+    def raw(self) -> Sample:
+        return median(self.raw_rounds)
+
+    @property
+    def ratio(self) -> float:
+        return self.gateway.rps / self.raw.rps
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "gateway": asdict(self.gateway),
+            "raw": asdict(self.raw),
+            "ratio": self.ratio,
+            "gateway_rounds": [asdict(s) for s in self.gateway_rounds],
+            "raw_rounds": [asdict(s) for s in self.raw_rounds],
+        }
 
 
 def median(samples: list[Sample]) -> Sample:
@@ -121,7 +152,7 @@ def main() -> int:
     gw_port, raw_port = free_port(), free_port()
     gw = f"http://127.0.0.1:{gw_port}"
     raw = f"http://127.0.0.1:{raw_port}"
-    results: dict[str, dict[str, object]] = {}
+    results: dict[str, ScenarioResult] = {}
 
     gw_env = {**env, "NETWEAVE_PORT": str(gw_port)}
     with running(
@@ -151,8 +182,9 @@ def main() -> int:
             response = httpx.get(f"{gw}{path}", trust_env=False)
             response.raise_for_status()
             bodies[path] = response.content.decode()
-            print(f"{name}: {path} -> {len(response.content)} bytes, "
-                  f"{len(response.json())} objects")
+            print(
+                f"{name}: {path} -> {len(response.content)} bytes, {len(response.json())} objects"
+            )
         routes_file = WORK / "raw-routes.json"
         routes_file.write_text(json.dumps(bodies))
         raw_cmd = [sys.executable, "-m", "bench.raw_server", str(routes_file), str(raw_port)]
@@ -165,49 +197,54 @@ def main() -> int:
                 for round_no in range(1, args.rounds + 1):
                     for base, runs in ((gw, gateway_runs), (raw, raw_runs)):
                         runs.append(
-                            wrk(f"{base}{path}", duration=args.duration,
-                                connections=args.connections)
+                            wrk(
+                                f"{base}{path}",
+                                duration=args.duration,
+                                connections=args.connections,
+                            )
                         )
-                    print(f"  {name} round {round_no}: gateway {gateway_runs[-1].rps:,.0f} req/s,"
-                          f" raw {raw_runs[-1].rps:,.0f} req/s", flush=True)
-                g, r = median(gateway_runs), median(raw_runs)
-                results[name] = {
-                    "path": path,
-                    "gateway": g.__dict__,
-                    "raw": r.__dict__,
-                    "ratio": g.rps / r.rps,
-                    "gateway_rounds": [s.__dict__ for s in gateway_runs],
-                    "raw_rounds": [s.__dict__ for s in raw_runs],
-                }
+                    print(
+                        f"  {name} round {round_no}: gateway {gateway_runs[-1].rps:,.0f} req/s,"
+                        f" raw {raw_runs[-1].rps:,.0f} req/s",
+                        flush=True,
+                    )
+                results[name] = ScenarioResult(path, gateway_runs, raw_runs)
         metrics = httpx.get(f"{gw}/metrics", trust_env=False).text
     hits = _counter(metrics, 'netweave_inventory_cache_lookups_total{result="hit"}')
     misses = _counter(metrics, 'netweave_inventory_cache_lookups_total{result="miss"}')
     cache_ratio = hits / (hits + misses) if hits + misses else 0.0
 
     print()
-    print(f"wrk -t1 -c{args.connections} -d{args.duration}s, median of {args.rounds} rounds, "
-          f"one uvicorn worker each")
+    print(
+        f"wrk -t1 -c{args.connections} -d{args.duration}s, median of {args.rounds} rounds, "
+        f"one uvicorn worker each"
+    )
     print("| scenario | gateway req/s | p50 ms | p99 ms | raw ASGI req/s | raw p99 ms | ratio |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, result in results.items():
-        g_s, r_s = result["gateway"], result["raw"]
-        assert isinstance(g_s, dict) and isinstance(r_s, dict)
-        print(f"| {name} | {g_s['rps']:,.0f} | {g_s['p50_ms']:.2f} | {g_s['p99_ms']:.2f} | "
-              f"{r_s['rps']:,.0f} | {r_s['p99_ms']:.2f} | {result['ratio']:.0%} |")
+        g, r = result.gateway, result.raw
+        print(
+            f"| {name} | {g.rps:,.0f} | {g.p50_ms:.2f} | {g.p99_ms:.2f} | "
+            f"{r.rps:,.0f} | {r.p99_ms:.2f} | {result.ratio:.0%} |"
+        )
     print(f"inventory page-cache hit ratio during the run: {cache_ratio:.1%}")
     pool = results["pool list"]
-    pool_g = pool["gateway"]
-    assert isinstance(pool_g, dict)
     verdicts = {
-        f"pool list >= {TARGET_RPS:,.0f} req/s": pool_g["rps"] >= TARGET_RPS,
-        f"pool list p99 < {TARGET_P99_MS:.0f} ms": pool_g["p99_ms"] < TARGET_P99_MS,
-        f"pool list >= {TARGET_RATIO:.0%} of raw ASGI": float(pool["ratio"]) >= TARGET_RATIO,  # type: ignore[arg-type]
+        f"pool list >= {TARGET_RPS:,.0f} req/s": pool.gateway.rps >= TARGET_RPS,
+        f"pool list p99 < {TARGET_P99_MS:.0f} ms": pool.gateway.p99_ms < TARGET_P99_MS,
+        f"pool list >= {TARGET_RATIO:.0%} of raw ASGI": pool.ratio >= TARGET_RATIO,
     }
     for target, met in verdicts.items():
         print(f"target {target}: {'met' if met else 'NOT met'}")
     (WORK / "results.json").write_text(
-        json.dumps({"results": results, "cache_hit_ratio": cache_ratio, "targets": verdicts},
-                   indent=2)
+        json.dumps(
+            {
+                "results": {name: result.as_json() for name, result in results.items()},
+                "cache_hit_ratio": cache_ratio,
+                "targets": verdicts,
+            },
+            indent=2,
+        )
     )
     print(f"details: {WORK / 'results.json'}")
     return 0

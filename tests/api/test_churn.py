@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import httpx
-
 from tests.servers import serve_gateway
 
 V1 = "/o2ims-infrastructureInventory/v1"

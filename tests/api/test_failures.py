@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Sequence
 from typing import ClassVar
 
 import httpx
+from tests.api.spec_shapes import assert_shape
+from tests.servers import serve_gateway
 
 from netweave.adapters.base import Capability, WatchItem
 from netweave.models.inventory import InventoryModel, ObjectKind
-from tests.api.spec_shapes import assert_shape
-from tests.servers import serve_gateway
 
 V1 = "/o2ims-infrastructureInventory/v1"
 
@@ -64,7 +64,7 @@ class _NeverSyncs:
 
 
 def test_a_cold_view_answers_503_with_retry_after_and_readyz_says_why(monkeypatch) -> None:
-    monkeypatch.setattr("netweave.app.build_adapter", lambda settings: _NeverSyncs())
+    monkeypatch.setattr("netweave.app.build_adapter", lambda _settings: _NeverSyncs())
     monkeypatch.setattr("netweave.app._FIRST_SYNC_WAIT", 0.01)
     with serve_gateway(access_log=False) as gateway:
         with httpx.Client(base_url=gateway.base_url, trust_env=False) as client:

@@ -133,7 +133,12 @@ class LeanRouter:
                     f"{scope['method']} is not supported on {scope['path']}; allowed: GET",
                     allow=["GET"],
                 )
-            query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+            raw_query = scope["query_string"]
+            query = (
+                dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True))
+                if raw_query
+                else {}
+            )
             response = await route.handler(LeanRequest(scope, path_params, query))
         except O2Error as error:
             response = LeanResponse(

@@ -1,0 +1,5 @@
+"""The Kubernetes backend: a cluster's nodes, node pools and storage classes as O2-IMS inventory.
+
+``mapping`` holds the pure functions that turn Kubernetes objects (JSON as the API server
+returns them) into O2-IMS models.
+"""
