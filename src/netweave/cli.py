@@ -48,6 +48,7 @@ def serve(
     from netweave.observability.logging import configure_logging, get_logger
 
     settings = _settings(config, host=host, port=port)
+    _check_backend(settings)
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     get_logger("netweave").info(
         "netweave starting",
@@ -72,10 +73,25 @@ def serve(
     )
 
 
+def _check_backend(settings: Settings) -> None:
+    """Fail fast, in one line, on a backend configuration that cannot work (a kubeconfig)."""
+    import asyncio
+
+    from netweave.adapters.registry import build_adapter
+
+    try:
+        adapter = build_adapter(settings)
+    except ConfigError as exc:
+        typer.echo(f"netweave: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    asyncio.run(adapter.aclose())
+
+
 @app.command("check-config")
 def check_config(config: ConfigOption = None) -> None:
     """Validate the configuration and print the effective settings (secrets masked)."""
     settings = _settings(config)
+    _check_backend(settings)
     shown = settings.model_dump(mode="json")
     shown["effective_ocloud_id"] = settings.effective_ocloud_id
     shown["effective_global_cloud_id"] = settings.effective_global_cloud_id

@@ -38,7 +38,7 @@ class Settings(BaseSettings):
 
     host: str = Field(default="127.0.0.1", description="Address to listen on.")
     port: int = Field(default=8080, ge=0, le=65535, description="TCP port to listen on.")
-    backend: Literal["simulated"] = Field(
+    backend: Literal["simulated", "kubernetes"] = Field(
         default="simulated", description="Infrastructure backend serving the inventory."
     )
     max_page_size: int = Field(
@@ -68,6 +68,24 @@ class Settings(BaseSettings):
         default=None, description="File holding the paging key (wins over paging_secret)."
     )
     paging_marker_ttl: float = Field(default=3600.0, gt=0, description="Seconds a marker lives.")
+    kubeconfig: Path | None = Field(
+        default=None,
+        description="Kubernetes backend: kubeconfig file; unset = KUBECONFIG, ~/.kube/config "
+        "or the in-cluster service account.",
+    )
+    kube_context: str | None = Field(default=None, description="kubeconfig context to use.")
+    cluster_name: str | None = Field(
+        default=None, description="Deployment manager name; defaults to the kubeconfig's cluster."
+    )
+    pool_label: str = Field(
+        default="o2ims.oran.org/resource-pool",
+        min_length=1,
+        description="Node label that groups nodes into resource pools (without cluster-api).",
+    )
+    global_location_id: str = Field(
+        default="unknown", description="globalLocationId of the pools and deployment manager."
+    )
+    location: str | None = Field(default=None, description="Location text of the pools.")
     simulated_churn_interval: float = Field(
         default=0.0, ge=0, description="Seconds between simulated O-Cloud changes; 0 = none."
     )
@@ -101,7 +119,9 @@ class Settings(BaseSettings):
         return value.rstrip("/") if value else value
 
     @model_validator(mode="after")
-    def _paging_file_readable(self) -> Settings:
+    def _files_readable(self) -> Settings:
+        if self.kubeconfig is not None and not self.kubeconfig.is_file():
+            raise ValueError(f"kubeconfig: {self.kubeconfig} is not a file")
         if self.paging_secret_file is not None and not self.paging_secret_file.is_file():
             raise ValueError(f"paging_secret_file: {self.paging_secret_file} is not a file")
         return self

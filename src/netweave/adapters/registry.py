@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from netweave.adapters.base import InfrastructureAdapter
-from netweave.config import Settings
+from netweave.config import ConfigError, Settings
 
 GROUP = "netweave.adapters"
 
@@ -15,7 +15,11 @@ def available_backends() -> list[str]:
 
 
 def build_adapter(settings: Settings) -> InfrastructureAdapter:
-    """Construct the backend the settings select."""
+    """Construct the backend the settings select.
+
+    Raises :class:`ConfigError` (one line) when the backend's own configuration, such as
+    the kubeconfig, is unusable.
+    """
     if settings.backend == "simulated":
         from netweave.adapters.simulated import SimulatedAdapter
 
@@ -24,4 +28,23 @@ def build_adapter(settings: Settings) -> InfrastructureAdapter:
             churn_interval=settings.simulated_churn_interval,
             seed=settings.simulated_seed,
         )
-    raise ValueError(f"unknown backend {settings.backend!r}; available: {available_backends()}")
+    if settings.backend == "kubernetes":
+        from lightkube.core.exceptions import ConfigError as KubeConfigError
+
+        from netweave.adapters.kubernetes import KubernetesAdapter
+
+        try:
+            return KubernetesAdapter.from_kubeconfig(
+                ocloud_id=settings.effective_ocloud_id,
+                kubeconfig=settings.kubeconfig,
+                context=settings.kube_context,
+                cluster_name=settings.cluster_name,
+                pool_label=settings.pool_label,
+                global_location_id=settings.global_location_id,
+                location=settings.location,
+            )
+        except (KubeConfigError, ValueError, OSError) as exc:
+            raise ConfigError(
+                f"invalid configuration: NETWEAVE_KUBECONFIG (kubeconfig): {exc}".splitlines()[0]
+            ) from None
+    raise ConfigError(f"unknown backend {settings.backend!r}; available: {available_backends()}")

@@ -28,6 +28,7 @@ from netweave.adapters.base import (
     InventorySnapshot,
     WatchItem,
 )
+from netweave.errors import O2Error
 from netweave.models.inventory import MODEL_OF_KIND, InventoryModel, JsonObject, ObjectKind
 from netweave.observability.logging import get_logger
 from netweave.observability.metrics import Metrics
@@ -204,7 +205,11 @@ class InventoryView:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the loop must survive any backend failure
-                self.not_ready_reason = f"backend watch failed: {type(exc).__name__}"
+                self.not_ready_reason = (
+                    exc.detail
+                    if isinstance(exc, O2Error)
+                    else f"backend watch failed: {type(exc).__name__}"
+                )
                 _log.warning(
                     "backend watch failed; retrying",
                     backend=self._adapter.name,

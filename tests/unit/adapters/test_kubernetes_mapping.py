@@ -544,7 +544,7 @@ def test_resource_pool_for_label() -> None:
     assert pool.extensions == {
         "source": "nodeLabel",
         "poolLabel": "o2ims.oran.org/resource-pool",
-        "selector": {"o2ims.oran.org/resource-pool": "core-upf"},
+        "nodeSelector": {"o2ims.oran.org/resource-pool": "core-upf"},
         "zones": ["us-east-1a", "us-east-1b"],
         "regions": ["us-east-1"],
         "nodeCount": 3,
@@ -557,7 +557,7 @@ def test_default_pool() -> None:
     pool = resource_pool_for_label(None, nodes, CTX)
     assert pool.resource_pool_id == label_pool_id(None, CTX)
     assert pool.name == "default"
-    assert "selector" not in pool.extensions
+    assert "nodeSelector" not in pool.extensions
     assert pool.description == (
         "Nodes of cluster ran-core-prod without the o2ims.oran.org/resource-pool label"
     )

@@ -124,7 +124,7 @@ def test_counts(topology: Topology) -> None:
     }
     assert {t.name for t in storage} == {"ceph-rbd", "cephfs", "local-nvme"}
     assert {t.resource_kind for t in storage} == {"LOGICAL"}
-    assert sum(t.extensions["isDefaultClass"] for t in storage) == 1
+    assert sum(t.extensions["isDefault"] for t in storage) == 1
 
 
 def test_every_object_validates_against_its_model(topology: Topology) -> None:

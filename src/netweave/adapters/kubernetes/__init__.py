@@ -3,3 +3,7 @@
 ``mapping`` holds the pure functions that turn Kubernetes objects (JSON as the API server
 returns them) into O2-IMS models.
 """
+
+from netweave.adapters.kubernetes.adapter import KubernetesAdapter
+
+__all__ = ["KubernetesAdapter"]

@@ -575,7 +575,7 @@ def resource_pool_for_label(
     else:
         name = str(value)
         description = f"Nodes of cluster {ctx.cluster_name} labelled {ctx.pool_label}={name}"
-        extensions["selector"] = {ctx.pool_label: name}
+        extensions["nodeSelector"] = {ctx.pool_label: name}
     labels = [_labels(node) for node in nodes]
     extensions["zones"] = _sorted_unique(_first_label(lab, _ZONE_LABELS) for lab in labels)
     extensions["regions"] = _sorted_unique(_first_label(lab, _REGION_LABELS) for lab in labels)

@@ -251,7 +251,7 @@ def _resource_types(ocloud_id: str) -> tuple[ResourceType, ...]:
                 "volumeBindingMode": sc.volume_binding_mode,
                 "accessModes": list(sc.access_modes),
                 "allowVolumeExpansion": sc.provisioner != "kubernetes.io/no-provisioner",
-                "isDefaultClass": sc.is_default,
+                "isDefault": sc.is_default,
             },
         )
         for sc in STORAGE_CLASSES

@@ -1,0 +1,395 @@
+"""The Kubernetes backend: the O-Cloud inventory of a real cluster, kept live by watches.
+
+Configuration and transport come from lightkube: ``KubeConfig`` finds the kubeconfig
+(``KUBECONFIG``, ``~/.kube/config``) or the in-cluster service account, and lightkube's
+client adapter builds the authenticated, TLS-verified httpx client.  Lists and watches
+run on raw JSON through that client (:mod:`.watching`): lightkube's typed watch cannot
+ask for bookmarks, and decoding thousands of Node models per resync would cost more than
+the mapping itself.
+
+Changes from the reflectors are coalesced for ``coalesce`` seconds, then mapped
+(:mod:`.mapping`) and diffed against the O2-IMS state held here; only real O2-IMS
+changes become :class:`InventoryEvent`s.  A node's own Resource is recomputed when that
+node changes; the aggregates (pools, node-shape types, the deployment manager's
+capacity) once per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx2 as httpx
+import orjson
+
+from netweave.adapters.base import (
+    Capability,
+    EventType,
+    InventoryEvent,
+    InventorySnapshot,
+    WatchItem,
+)
+from netweave.adapters.kubernetes import mapping as m
+from netweave.adapters.kubernetes.watching import Reflector
+from netweave.errors import BackendUnavailableError
+from netweave.models.inventory import InventoryModel, ObjectKind
+from netweave.observability.logging import get_logger
+
+__all__ = ["KubernetesAdapter"]
+
+_log = get_logger("netweave.kubernetes")
+
+NODES = "/api/v1/nodes"
+STORAGE_CLASSES = "/apis/storage.k8s.io/v1/storageclasses"
+CAPI_GROUP_VERSION = "/apis/cluster.x-k8s.io/v1beta1"
+MACHINE_SETS = f"{CAPI_GROUP_VERSION}/machinesets"
+
+_KINDS = (
+    ObjectKind.RESOURCE_TYPE,
+    ObjectKind.RESOURCE_POOL,
+    ObjectKind.RESOURCE,
+    ObjectKind.DEPLOYMENT_MANAGER,
+)
+_CLOSED = object()
+
+
+class KubernetesAdapter:
+    """An :class:`~netweave.adapters.base.InfrastructureAdapter` over one cluster."""
+
+    name: ClassVar[str] = "kubernetes"
+
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        ocloud_id: str,
+        api_server_url: str,
+        cluster_name: str,
+        pool_label: str = m.DEFAULT_POOL_LABEL,
+        global_location_id: str = "unknown",
+        location: str | None = None,
+        coalesce: float = 0.05,
+        sync_timeout: float = 30.0,
+    ) -> None:
+        self._http = http
+        self._ctx = m.MappingContext(
+            ocloud_id=ocloud_id,
+            cluster_name=cluster_name,
+            api_server_url=api_server_url,
+            pool_label=pool_label,
+            global_location_id=global_location_id,
+            location=location,
+        )
+        self._coalesce = coalesce
+        self._sync_timeout = sync_timeout
+        self._version: str | None = None
+        self._kube_system: dict[str, Any] = {"metadata": {"uid": api_server_url}}
+        self._nodes = Reflector(http, NODES, resource="nodes", on_change=self._node_changed)
+        self._storage = Reflector(
+            http,
+            STORAGE_CLASSES,
+            resource="storageclasses.storage.k8s.io",
+            on_change=self._aggregate_changed,
+        )
+        self._machinesets: Reflector | None = None
+        self._dirty_nodes: set[str] = set()
+        self._dirty_all = True
+        self._wake = asyncio.Event()
+        self._shapes: dict[str, m.NodeShape] = {}
+        self._resources: dict[str, InventoryModel] = {}  # node uid -> Resource
+        self._state: dict[ObjectKind, dict[str, InventoryModel]] = {kind: {} for kind in _KINDS}
+        self._queues: list[asyncio.Queue[object]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = asyncio.Lock()
+        self._ready = False
+        self._closed = False
+
+    @classmethod
+    def from_kubeconfig(
+        cls,
+        *,
+        ocloud_id: str,
+        kubeconfig: Path | None = None,
+        context: str | None = None,
+        cluster_name: str | None = None,
+        **options: Any,
+    ) -> KubernetesAdapter:
+        """Build from a kubeconfig file, ``KUBECONFIG``/``~/.kube/config`` or the in-cluster
+        service account (lightkube's ``KubeConfig.from_env`` order)."""
+        from lightkube.config import client_adapter
+        from lightkube.config.kubeconfig import KubeConfig
+
+        config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+        single = config.get(context_name=context)
+        if single is None:
+            raise ValueError("the kubeconfig has no usable context")
+        params = client_adapter.ConnectionParams(timeout=httpx.Timeout(10.0), trust_env=False)
+        http = client_adapter.AsyncClient(single, params)
+        server = single.cluster.server
+        name = cluster_name or single.context.cluster or "kubernetes"
+        return cls(
+            http=http, ocloud_id=ocloud_id, api_server_url=server, cluster_name=name, **options
+        )
+
+    # The adapter protocol ---------------------------------------------------------------
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return frozenset({Capability.WATCH})
+
+    @property
+    def degraded(self) -> list[str]:
+        """Why parts of the cluster are missing from the inventory, if they are."""
+        return [r.degraded for r in self._reflectors() if r.degraded]
+
+    async def list_objects(self, kind: ObjectKind) -> Sequence[InventoryModel]:
+        await self._start()
+        return list(self._state.get(kind, {}).values())
+
+    async def get_object(self, kind: ObjectKind, object_id: str) -> InventoryModel | None:
+        await self._start()
+        return self._state.get(kind, {}).get(object_id)
+
+    async def watch(self) -> AsyncGenerator[WatchItem, None]:
+        await self._start()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        snapshot = InventorySnapshot(
+            {kind: list(held.values()) for kind, held in self._state.items()}
+        )
+        self._queues.append(queue)  # no await between the snapshot and this: nothing is lost
+        try:
+            yield snapshot
+            while True:
+                item = await queue.get()
+                if item is _CLOSED:
+                    return
+                assert isinstance(item, InventoryEvent)
+                yield item
+        finally:
+            self._queues.remove(queue)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for queue in self._queues:
+            queue.put_nowait(_CLOSED)
+        await self._http.aclose()
+
+    # Start-up ---------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        """Discover the cluster and start the watches once; wait until they have synced.
+
+        Raises :class:`BackendUnavailableError` (with the reason) while the API server
+        cannot be reached or the first sync has not finished; the caller retries.
+        """
+        if self._ready:
+            return
+        async with self._started:
+            if self._ready:
+                return
+            if not self._tasks:
+                await self._discover()
+                for reflector in self._reflectors():
+                    self._tasks.append(asyncio.create_task(reflector.run(), name=reflector.path))
+                self._tasks.append(asyncio.create_task(self._publish_loop(), name="k8s-publish"))
+            waits = [reflector.synced.wait() for reflector in self._reflectors()]
+            try:
+                await asyncio.wait_for(asyncio.gather(*waits), self._sync_timeout)
+            except TimeoutError:
+                raise BackendUnavailableError(
+                    f"Kubernetes API server {self._ctx.api_server_url}: first sync not finished"
+                ) from None
+            self._publish(self._recompute())  # nobody listens yet: this fills the state
+            self._ready = True
+            _log.info(
+                "kubernetes inventory synchronised",
+                server=self._ctx.api_server_url,
+                version=self._version,
+                nodes=len(self._nodes.objects),
+                machinesets=self._machinesets is not None,
+                degraded=self.degraded or None,
+            )
+
+    async def _discover(self) -> None:
+        try:
+            version = await self._http.get("/version")
+            version.raise_for_status()
+        except (httpx.HTTPError, OSError) as exc:
+            raise BackendUnavailableError(
+                f"Kubernetes API server {self._ctx.api_server_url} is unreachable: "
+                f"{type(exc).__name__}"
+            ) from None
+        self._version = str(orjson.loads(version.content).get("gitVersion", "")) or None
+        namespace = await self._http.get("/api/v1/namespaces/kube-system")
+        if namespace.status_code == 200:
+            self._kube_system = orjson.loads(namespace.content)
+        else:
+            _log.error(
+                "cannot read namespace kube-system; the deployment manager id falls back to "
+                "one derived from the API server URL",
+                status=namespace.status_code,
+            )
+        capi = await self._http.get(CAPI_GROUP_VERSION)
+        if capi.status_code == 200 and any(
+            resource.get("name") == "machinesets"
+            for resource in orjson.loads(capi.content).get("resources", ())
+        ):
+            self._machinesets = Reflector(
+                self._http,
+                MACHINE_SETS,
+                resource="machinesets.cluster.x-k8s.io",
+                on_change=self._machinesets_changed,
+            )
+        elif capi.status_code not in (200, 404):
+            _log.warning("cannot discover the cluster-api API", status=capi.status_code)
+
+    def _reflectors(self) -> list[Reflector]:
+        found = [self._nodes, self._storage]
+        if self._machinesets is not None:
+            found.append(self._machinesets)
+        return found
+
+    # Changes ----------------------------------------------------------------------------
+
+    def _node_changed(self, uid: str, _old: Any, _new: Any) -> None:
+        self._dirty_nodes.add(uid)
+        self._wake.set()
+
+    def _aggregate_changed(self, _uid: str, _old: Any, _new: Any) -> None:
+        self._wake.set()
+
+    def _machinesets_changed(self, _uid: str, _old: Any, _new: Any) -> None:
+        self._dirty_all = True  # pool membership of any node may change
+        self._wake.set()
+
+    async def _publish_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self._coalesce)
+            self._wake.clear()
+            if self._ready:
+                self._publish(self._recompute())
+
+    def _publish(self, events: list[InventoryEvent]) -> None:
+        for event in events:
+            for queue in self._queues:
+                queue.put_nowait(event)
+
+    def _recompute(self) -> list[InventoryEvent]:
+        """Map what changed and diff it against the O2-IMS state; returns the changes."""
+        ctx = self._ctx
+        nodes = self._nodes.objects
+        machinesets = (
+            {m.machineset_key(ms): ms for ms in self._machinesets.objects.values()}
+            if self._machinesets is not None
+            else {}
+        )
+        dirty = set(nodes) | set(self._resources) if self._dirty_all else self._dirty_nodes
+        self._dirty_nodes = set()
+        self._dirty_all = False
+        events: list[InventoryEvent] = []
+        held = self._state[ObjectKind.RESOURCE]
+        for uid in dirty:
+            node = nodes.get(uid)
+            prior = self._resources.pop(uid, None)
+            self._shapes.pop(uid, None)
+            post: InventoryModel | None = None
+            if node is not None:
+                self._shapes[uid] = m.node_shape(node)
+                post = m.resource_for_node(
+                    node, ctx, pool_id=m.pool_id_for_node(node, ctx, machinesets)
+                )
+                self._resources[uid] = post
+            events.extend(_change(ObjectKind.RESOURCE, held, prior, post))
+        fresh_pools = self._pools(nodes, machinesets)
+        fresh_types = {
+            **{
+                t.object_id: t
+                for t in (m.resource_type_for_shape(s, ctx) for s in set(self._shapes.values()))
+            },
+            **{
+                t.object_id: t
+                for t in (
+                    m.resource_type_for_storage_class(sc, ctx)
+                    for sc in self._storage.objects.values()
+                )
+            },
+        }
+        manager = m.deployment_manager_for_cluster(
+            self._kube_system, nodes.values(), ctx, version=self._version
+        )
+        events.extend(_replace(ObjectKind.RESOURCE_POOL, self._state, fresh_pools))
+        events.extend(_replace(ObjectKind.RESOURCE_TYPE, self._state, fresh_types))
+        events.extend(
+            _replace(ObjectKind.DEPLOYMENT_MANAGER, self._state, {manager.object_id: manager})
+        )
+        return events
+
+    def _pools(
+        self, nodes: Mapping[str, Any], machinesets: Mapping[tuple[str, str], Any]
+    ) -> dict[str, InventoryModel]:
+        ctx = self._ctx
+        pools: dict[str, InventoryModel] = {}
+        for ms in machinesets.values():
+            pool = m.resource_pool_for_machineset(ms, ctx)
+            pools[pool.object_id] = pool
+        by_label: dict[str | None, list[Any]] = {}
+        for node in nodes.values():
+            if m.pool_id_for_node(node, ctx, machinesets) in pools:
+                continue
+            by_label.setdefault(m.pool_label_value(node, ctx), []).append(node)
+        for value, members in by_label.items():
+            pool = m.resource_pool_for_label(value, members, ctx)
+            pools[pool.object_id] = pool
+        return pools
+
+
+def _change(
+    kind: ObjectKind,
+    held: dict[str, InventoryModel],
+    prior: InventoryModel | None,
+    post: InventoryModel | None,
+) -> list[InventoryEvent]:
+    """Record one object's new state in ``held``; the event, if the O2-IMS view changed."""
+    if prior is not None and (post is None or post.object_id != prior.object_id):
+        held.pop(prior.object_id, None)
+        if post is None:
+            return [InventoryEvent(kind, EventType.DELETE, prior.object_id, prior=prior)]
+        prior = None
+    if post is None:
+        return []
+    held[post.object_id] = post
+    if prior is None:
+        return [InventoryEvent(kind, EventType.CREATE, post.object_id, post=post)]
+    if prior == post:
+        return []
+    return [InventoryEvent(kind, EventType.MODIFY, post.object_id, prior=prior, post=post)]
+
+
+def _replace(
+    kind: ObjectKind,
+    state: dict[ObjectKind, dict[str, InventoryModel]],
+    fresh: Mapping[str, InventoryModel],
+) -> list[InventoryEvent]:
+    held = state[kind]
+    events: list[InventoryEvent] = []
+    for object_id, post in fresh.items():
+        prior = held.get(object_id)
+        if prior is None:
+            events.append(InventoryEvent(kind, EventType.CREATE, object_id, post=post))
+        elif prior != post:
+            events.append(InventoryEvent(kind, EventType.MODIFY, object_id, prior=prior, post=post))
+    for object_id, prior in held.items():
+        if object_id not in fresh:
+            events.append(InventoryEvent(kind, EventType.DELETE, object_id, prior=prior))
+    state[kind] = dict(fresh)
+    return events
