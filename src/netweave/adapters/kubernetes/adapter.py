@@ -71,7 +71,7 @@ class KubernetesAdapter:
         pool_label: str = m.DEFAULT_POOL_LABEL,
         global_location_id: str = "unknown",
         location: str | None = None,
-        coalesce: float = 0.05,
+        coalesce: float = 0.02,
         sync_timeout: float = 30.0,
     ) -> None:
         self._http = http
@@ -98,7 +98,9 @@ class KubernetesAdapter:
         self._dirty_nodes: set[str] = set()
         self._dirty_all = True
         self._wake = asyncio.Event()
-        self._shapes: dict[str, m.NodeShape] = {}
+        self._shapes: dict[str, m.NodeShape] = {}  # node uid -> shape
+        self._pool_of: dict[str, str] = {}  # node uid -> resource pool id
+        self._capacity: dict[str, bytes] = {}  # node uid -> its capacity, serialised
         self._resources: dict[str, InventoryModel] = {}  # node uid -> Resource
         self._state: dict[ObjectKind, dict[str, InventoryModel]] = {kind: {} for kind in _KINDS}
         self._queues: list[asyncio.Queue[object]] = []
@@ -285,7 +287,13 @@ class KubernetesAdapter:
                 queue.put_nowait(event)
 
     def _recompute(self) -> list[InventoryEvent]:
-        """Map what changed and diff it against the O2-IMS state; returns the changes."""
+        """Map what changed and diff it against the O2-IMS state; returns the changes.
+
+        Per batch: the changed nodes' Resources; the pools and types (cheap: per-node pool
+        ids and shapes are cached); the deployment manager only when some node's capacity
+        changed or nodes came or went, since summing thousands of quantities is the
+        costliest step.
+        """
         ctx = self._ctx
         nodes = self._nodes.objects
         machinesets = (
@@ -298,59 +306,62 @@ class KubernetesAdapter:
         self._dirty_all = False
         events: list[InventoryEvent] = []
         held = self._state[ObjectKind.RESOURCE]
+        capacity_changed = not self._state[ObjectKind.DEPLOYMENT_MANAGER]
         for uid in dirty:
             node = nodes.get(uid)
             prior = self._resources.pop(uid, None)
             self._shapes.pop(uid, None)
+            self._pool_of.pop(uid, None)
+            old_capacity = self._capacity.pop(uid, None)
             post: InventoryModel | None = None
             if node is not None:
                 self._shapes[uid] = m.node_shape(node)
-                post = m.resource_for_node(
-                    node, ctx, pool_id=m.pool_id_for_node(node, ctx, machinesets)
-                )
+                self._pool_of[uid] = m.pool_id_for_node(node, ctx, machinesets)
+                self._capacity[uid] = _capacity_key(node)
+                post = m.resource_for_node(node, ctx, pool_id=self._pool_of[uid])
                 self._resources[uid] = post
+            capacity_changed = capacity_changed or old_capacity != self._capacity.get(uid)
             events.extend(_change(ObjectKind.RESOURCE, held, prior, post))
-        fresh_pools = self._pools(nodes, machinesets)
-        fresh_types = {
-            **{
-                t.object_id: t
-                for t in (m.resource_type_for_shape(s, ctx) for s in set(self._shapes.values()))
-            },
-            **{
-                t.object_id: t
-                for t in (
-                    m.resource_type_for_storage_class(sc, ctx)
-                    for sc in self._storage.objects.values()
-                )
-            },
-        }
-        manager = m.deployment_manager_for_cluster(
-            self._kube_system, nodes.values(), ctx, version=self._version
-        )
-        events.extend(_replace(ObjectKind.RESOURCE_POOL, self._state, fresh_pools))
+        fresh_types: dict[str, InventoryModel] = {}
+        for shape in set(self._shapes.values()):
+            compute = m.resource_type_for_shape(shape, ctx)
+            fresh_types[compute.object_id] = compute
+        for storage_class in self._storage.objects.values():
+            storage = m.resource_type_for_storage_class(storage_class, ctx)
+            fresh_types[storage.object_id] = storage
+        events.extend(_replace(ObjectKind.RESOURCE_POOL, self._state, self._pools(machinesets)))
         events.extend(_replace(ObjectKind.RESOURCE_TYPE, self._state, fresh_types))
-        events.extend(
-            _replace(ObjectKind.DEPLOYMENT_MANAGER, self._state, {manager.object_id: manager})
-        )
+        if capacity_changed:
+            manager = m.deployment_manager_for_cluster(
+                self._kube_system, nodes.values(), ctx, version=self._version
+            )
+            events.extend(
+                _replace(ObjectKind.DEPLOYMENT_MANAGER, self._state, {manager.object_id: manager})
+            )
         return events
 
-    def _pools(
-        self, nodes: Mapping[str, Any], machinesets: Mapping[tuple[str, str], Any]
-    ) -> dict[str, InventoryModel]:
+    def _pools(self, machinesets: Mapping[tuple[str, str], Any]) -> dict[str, InventoryModel]:
         ctx = self._ctx
+        nodes = self._nodes.objects
         pools: dict[str, InventoryModel] = {}
         for ms in machinesets.values():
             pool = m.resource_pool_for_machineset(ms, ctx)
             pools[pool.object_id] = pool
         by_label: dict[str | None, list[Any]] = {}
-        for node in nodes.values():
-            if m.pool_id_for_node(node, ctx, machinesets) in pools:
+        for uid, pool_id in self._pool_of.items():
+            if pool_id in pools:
                 continue
+            node = nodes[uid]
             by_label.setdefault(m.pool_label_value(node, ctx), []).append(node)
         for value, members in by_label.items():
             pool = m.resource_pool_for_label(value, members, ctx)
             pools[pool.object_id] = pool
         return pools
+
+
+def _capacity_key(node: Mapping[str, Any]) -> bytes:
+    """What the deployment manager's capacity depends on, for one node."""
+    return orjson.dumps((node.get("status") or {}).get("capacity"), option=orjson.OPT_SORT_KEYS)
 
 
 def _change(
