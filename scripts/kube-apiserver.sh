@@ -13,6 +13,10 @@ readonly CACHE_DIR
 readonly BIN_DIR=$CACHE_DIR/kube-apiserver-$K8S_VERSION
 readonly BINARY=$BIN_DIR/kube-apiserver
 readonly READY_TIMEOUT=${KUBE_APISERVER_READY_TIMEOUT:-60}
+# kube-apiserver 1.20 exits at once on SIGTERM, unless watches are open: then it waits for them
+# up to its --request-timeout (60 s). Tests restart it with watches open, so it is killed sooner.
+readonly APISERVER_STOP_GRACE=${KUBE_APISERVER_STOP_GRACE:-5}
+readonly ETCD_STOP_GRACE=20
 # Debian packages: to build the binary, and to run the servers.
 readonly BUILD_DEPS=(golang-go rsync jq dpkg-dev golang-github-modern-go-reflect2-dev)
 readonly RUN_DEPS=(etcd-server openssl curl ca-certificates)
@@ -41,13 +45,17 @@ Commands:
                          (shell-sourceable). The tokens are in DIR/admin-token and
                          DIR/restricted-token, the CA certificate in DIR/pki/ca.crt.
   stop DIR               Stop kube-apiserver and etcd.
-  stop-apiserver DIR     Stop kube-apiserver only (etcd keeps running).
+  stop-apiserver [--kill] DIR
+                         Stop kube-apiserver only (etcd keeps running): SIGTERM, and SIGKILL
+                         after \$KUBE_APISERVER_STOP_GRACE s (default 5: open watches hold a
+                         1.20 kube-apiserver up to 60 s); --kill: SIGKILL at once, like a crash.
   start-apiserver DIR    Start kube-apiserver again: same port, etcd, certificates and tokens.
   -h, --help             This help.
 
 Environment:
   KUBE_APISERVER_BIN            binary for \`start\` (default: the cached build above)
   KUBE_APISERVER_READY_TIMEOUT  seconds \`start\` waits for readiness (default: 60)
+  KUBE_APISERVER_STOP_GRACE     seconds from SIGTERM to SIGKILL for kube-apiserver (default: 5)
 EOF
 }
 
@@ -150,7 +158,13 @@ build() {
     return 0
   fi
 
-  local started=$SECONDS
+  local started=$SECONDS stale
+  for stale in "$CACHE_DIR"/build.*; do # left by an interrupted build
+    [ -d "$stale" ] || continue
+    log "removing $stale"
+    chmod -R u+w "$stale" 2>/dev/null || true
+    rm -rf "$stale"
+  done
   apt_install "${BUILD_DEPS[@]}"
   [ -f "$DEBIAN_REFLECT2/reflect2.go" ] || die "no $DEBIAN_REFLECT2 (golang-github-modern-go-reflect2-dev)"
 
@@ -189,7 +203,7 @@ build() {
   log "unpacking"
   dpkg-source -x "$work/download/kubernetes_${version#*:}.dsc" "$src" >"$work/dpkg-source.log" 2>&1 ||
     { cat "$work/dpkg-source.log" >&2; die "dpkg-source failed"; }
-  rm -rf "$work/download" "$apt_dir"
+  rm -rf "$work/download" "$apt_dir" "$work"/kubernetes_*.orig.tar.* # dpkg-source copies it
 
   log "replacing vendored reflect2 $(awk '$2 == "github.com/modern-go/reflect2" { print $3; exit }' "$src/vendor/modules.txt") with Debian's $(dpkg-query -W -f='${Version}' golang-github-modern-go-reflect2-dev)"
   local vendored=$src/vendor/github.com/modern-go/reflect2
@@ -224,30 +238,45 @@ build() {
 # ---------------------------------------------------------------------------------------------
 # start / stop
 
-# True when PID is a live (not zombie) process of the server running from $DIR.
-running() {
-  local pid=${1:-}
-  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-  [ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" != Z ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR/"
+# True when PID is a live process. A zombie main thread counts as alive while other threads of
+# the process are still exiting: they hold its files, so its sockets may still be open.
+alive() {
+  local pid=${1:-} state tasks
+  [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
+  state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
+  [ -n "$state" ] || return 1
+  [ "$state" != Z ] && return 0
+  tasks=("/proc/$pid/task"/*)
+  [ ${#tasks[@]} -gt 1 ]
 }
 
-# Stops PID (SIGTERM, then SIGKILL after 30 s) and waits until it is gone.
+# True when PID is alive and one of our servers for $DIR (not a process that reused the PID).
+# Only for started servers: until the exec, a child's command line is still this script's.
+running() {
+  alive "${1:-}" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$DIR/"
+}
+
+# Stops PID: SIGTERM, then SIGKILL after GRACE seconds (at once when GRACE is 0); waits until
+# it is gone.
 terminate() {
-  local pid=$1 name=$2 i
+  local pid=$1 name=$2 grace=$3 i
   if ! running "$pid"; then
     log "$name is not running"
     return 0
   fi
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 300; i++)); do
-    running "$pid" || { log "stopped $name (pid $pid)"; return 0; }
-    sleep 0.1
-  done
-  log "$name (pid $pid) ignored SIGTERM for 30 s; killing it"
+  if [ "$grace" -gt 0 ]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < grace * 10; i++)); do
+      alive "$pid" || { log "stopped $name (pid $pid)"; return 0; }
+      sleep 0.1
+    done
+    log "$name (pid $pid) still running $grace s after SIGTERM; killing it"
+  else
+    log "killing $name (pid $pid)"
+  fi
   kill -KILL "$pid" 2>/dev/null || true
   for ((i = 0; i < 50; i++)); do
-    running "$pid" || return 0
+    alive "$pid" || return 0
     sleep 0.1
   done
   die "$name (pid $pid) does not stop"
@@ -377,9 +406,10 @@ launch_etcd() {
   ETCD_PID=$!
   local deadline=$((SECONDS + READY_TIMEOUT))
   until local_curl "$ETCD_URL/health" | grep -q '"health":"true"'; do
-    if ! running "$ETCD_PID" || [ $SECONDS -ge $deadline ]; then
+    if ! alive "$ETCD_PID" || [ $SECONDS -ge $deadline ]; then
       show_log_tail "$DIR/etcd.log"
-      terminate "$ETCD_PID" etcd
+      terminate "$ETCD_PID" etcd "$ETCD_STOP_GRACE"
+      ETCD_PID=''
       die "etcd did not become healthy on $ETCD_URL"
     fi
     sleep 0.1
@@ -410,13 +440,15 @@ launch_apiserver() {
   until [ "$(local_curl --cacert "$CA_FILE" "$APISERVER_URL/readyz" || true)" = ok ] &&
     local_curl --fail --cacert "$CA_FILE" -H "@$DIR/admin-header" -o /dev/null \
       "$APISERVER_URL/api/v1/namespaces/default"; do
-    if ! running "$APISERVER_PID"; then
+    if ! alive "$APISERVER_PID"; then
       show_log_tail "$DIR/kube-apiserver.log"
+      APISERVER_PID=''
       die "kube-apiserver exited during start-up (log: $DIR/kube-apiserver.log)"
     fi
     if [ $SECONDS -ge $deadline ]; then
       show_log_tail "$DIR/kube-apiserver.log"
-      terminate "$APISERVER_PID" kube-apiserver
+      terminate "$APISERVER_PID" kube-apiserver "$APISERVER_STOP_GRACE"
+      APISERVER_PID=''
       die "kube-apiserver not ready on $APISERVER_URL after $READY_TIMEOUT s"
     fi
     sleep 0.2
@@ -424,16 +456,27 @@ launch_apiserver() {
   log "kube-apiserver is ready on $APISERVER_URL (pid $APISERVER_PID)"
 }
 
+# DIR=the absolute path of $1; with --create, creates it if needed.
 set_dir() {
+  local create=false
+  if [ "${1:-}" = --create ]; then
+    create=true
+    shift
+  fi
   [ -n "${1:-}" ] || die "missing DIR (see --help)"
-  mkdir -p "$1"
+  umask 077 # tokens and keys stay private
+  if $create; then
+    mkdir -p "$1"
+  fi
+  [ -d "$1" ] || die "no directory $1"
   DIR=$(cd "$1" && pwd -P)
 }
 
 start() {
-  set_dir "$@"
-  umask 077
+  set_dir --create "$@"
   command -v etcd >/dev/null 2>&1 || die "no etcd: run \`$PROG build\` first"
+  command -v openssl >/dev/null 2>&1 || die "no openssl: run \`$PROG build\` first"
+  command -v curl >/dev/null 2>&1 || die "no curl: run \`$PROG build\` first"
   local binary=${KUBE_APISERVER_BIN:-$BINARY}
   if [ -f "$DIR/env" ]; then
     load_env # ports of the previous run: etcd keeps its member URLs in its data
@@ -460,7 +503,7 @@ start() {
 
   launch_etcd
   write_env
-  trap 'log "stopping etcd"; terminate "$ETCD_PID" etcd; ETCD_PID="" write_env' EXIT
+  trap 'log "stopping etcd"; terminate "$ETCD_PID" etcd "$ETCD_STOP_GRACE"; ETCD_PID="" write_env' EXIT
   launch_apiserver
   trap - EXIT
   write_env
@@ -471,16 +514,21 @@ start() {
 stop() {
   set_dir "$@"
   load_env
-  terminate "${APISERVER_PID:-}" kube-apiserver
-  terminate "${ETCD_PID:-}" etcd
+  terminate "${APISERVER_PID:-}" kube-apiserver "$APISERVER_STOP_GRACE"
+  terminate "${ETCD_PID:-}" etcd "$ETCD_STOP_GRACE"
   APISERVER_PID='' ETCD_PID=''
   write_env
 }
 
 stop_apiserver() {
+  local grace=$APISERVER_STOP_GRACE
+  if [ "${1:-}" = --kill ]; then
+    grace=0
+    shift
+  fi
   set_dir "$@"
   load_env
-  terminate "${APISERVER_PID:-}" kube-apiserver
+  terminate "${APISERVER_PID:-}" kube-apiserver "$grace"
   APISERVER_PID=''
   write_env
 }
@@ -490,7 +538,6 @@ start_apiserver() {
   load_env
   running "${ETCD_PID:-}" || die "etcd of $DIR is not running: \`$PROG start $DIR\` instead"
   running "${APISERVER_PID:-}" && die "kube-apiserver of $DIR is running already"
-  umask 077
   launch_apiserver
   write_env
 }
@@ -510,4 +557,5 @@ main() {
   esac
 }
 
-main "$@"
+# One line: bash reads a script while running it, so a later edit must not change what follows.
+main "$@"; exit

@@ -161,8 +161,8 @@ def test_machineset_crd_with_scale_subresource(kube: httpx.Client) -> None:
     deadline = time.monotonic() + 30
     while True:  # until Established, and the new resource is served
         crd = kube.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}")
-        status = crd.json().get("status", {})
-        conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
+        status = crd.json().get("status") or {}
+        conditions = {c["type"]: c["status"] for c in status.get("conditions") or []}
         served = kube.get("/apis/cluster.x-k8s.io/v1beta1/namespaces/default/machinesets")
         if conditions.get("Established") == "True" and served.status_code == 200:
             break
@@ -241,6 +241,12 @@ def test_restricted_user_is_forbidden_to_list_nodes(kube_apiserver: KubeAPIServe
         assert http.get("/api/v1/nodes").status_code == 401
 
 
+def assert_down(kube_apiserver: KubeAPIServer) -> None:
+    # stop_apiserver returns once the process is gone, its sockets closed: connections refused.
+    with kube_apiserver.client(timeout=5.0) as fresh, pytest.raises(httpx.ConnectError):
+        fresh.get("/readyz")
+
+
 def test_apiserver_restart(kube_apiserver: KubeAPIServer, kube: httpx.Client) -> None:
     pid_before = kube_apiserver.pids["kube-apiserver"]
     with kube.stream("GET", "/api/v1/nodes", params={"watch": "1", "labelSelector": POOL}) as watch:
@@ -255,8 +261,7 @@ def test_apiserver_restart(kube_apiserver: KubeAPIServer, kube: httpx.Client) ->
                 pass
         assert time.monotonic() - started < 25
     assert kube_apiserver.pids["kube-apiserver"] is None
-    with pytest.raises(httpx.ConnectError):
-        kube.get("/readyz")
+    assert_down(kube_apiserver)
 
     kube_apiserver.start_apiserver()
     assert kube_apiserver.pids["kube-apiserver"] not in (None, pid_before)
@@ -264,3 +269,8 @@ def test_apiserver_restart(kube_apiserver: KubeAPIServer, kube: httpx.Client) ->
     # Same port, same etcd: the data outlived the API server.
     still_there = kube.get("/api/v1/nodes/smoke-node-a")
     assert still_there.status_code == 200, still_there.text
+
+    kube_apiserver.stop_apiserver(kill=True)  # a crash, this time
+    assert_down(kube_apiserver)
+    kube_apiserver.start_apiserver()
+    assert kube.get("/api/v1/nodes/smoke-node-a").status_code == 200
