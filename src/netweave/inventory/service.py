@@ -7,9 +7,7 @@ signed markers, the rendered-page cache, 404s and 503s) lives here.
 
 from __future__ import annotations
 
-import bisect
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import orjson
 
@@ -17,17 +15,19 @@ from netweave.errors import BackendUnavailableError, NotFoundError
 from netweave.inventory.view import Entry, InventoryView
 from netweave.models.inventory import MODEL_OF_KIND, JsonObject, ObjectKind, OCloudInfo
 from netweave.observability.metrics import Metrics
-from netweave.query import (
-    AttributeSchema,
-    FieldSelection,
-    Filter,
-    PageMarkers,
-    parse_field_selection,
-    parse_filter,
-    schema_of,
+from netweave.query import AttributeSchema, PageMarkers, schema_of
+from netweave.query.listing import (
+    FieldSelectionParams,
+    ListQuery,
+    PageBody,
+    RenderedPage,
+    finish_page,
+    render_one,
+    render_page,
+    selection_for,
 )
 
-__all__ = ["InventoryService", "ListQuery", "RenderedPage"]
+__all__ = ["FieldSelectionParams", "InventoryService", "ListQuery", "RenderedPage"]
 
 _NOUN = {
     ObjectKind.RESOURCE_TYPE: "resource type",
@@ -37,52 +37,6 @@ _NOUN = {
     ObjectKind.LOCATION: "location",
     ObjectKind.OCLOUD_SITE: "O-Cloud site",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ListQuery:
-    """The SOL013 query parameters of a list request, as the client sent them."""
-
-    filter: str | None = None
-    fields: str | None = None
-    exclude_fields: str | None = None
-    all_fields: bool = False
-    exclude_default: bool = False
-    marker: str | None = None
-
-    def scope(self, kind: ObjectKind, parent: str | None) -> str:
-        """What a paging marker is bound to: the same listing with the same query."""
-        return "\x1f".join(
-            (
-                kind.value,
-                parent or "",
-                self.filter or "",
-                self.fields or "",
-                self.exclude_fields or "",
-                "1" if self.all_fields else "0",
-                "1" if self.exclude_default else "0",
-            )
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class RenderedPage:
-    """One page of a list: the items' JSON joined by commas, plus paging facts."""
-
-    items: bytes
-    count: int
-    total: int
-    next_marker: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class _PageBody:
-    """What the page cache keeps: everything but the (time-stamped) paging marker."""
-
-    items: bytes
-    count: int
-    total: int
-    last_id: str | None  # set when more items follow this page
 
 
 class InventoryService:
@@ -107,7 +61,7 @@ class InventoryService:
             kind: schema_of(model) for kind, model in MODEL_OF_KIND.items()
         }
         self._ocloud_schema = schema_of(OCloudInfo)
-        self._cache: OrderedDict[tuple[object, ...], tuple[int, _PageBody]] = OrderedDict()
+        self._cache: OrderedDict[tuple[object, ...], tuple[int, PageBody]] = OrderedDict()
         self._cache_size = cache_size
         self._cache_counters = (
             {result: metrics.cache_lookups.labels(result) for result in ("hit", "miss")}
@@ -120,7 +74,7 @@ class InventoryService:
         return self._ocloud
 
     def get_ocloud(self, selection: FieldSelectionParams) -> bytes:
-        chosen = self._selection(selection, self._ocloud_schema)
+        chosen = selection_for(selection, self._ocloud_schema)
         if chosen is None:
             return self._ocloud_raw
         return orjson.dumps(chosen.apply(self._ocloud_wire))
@@ -150,39 +104,17 @@ class InventoryService:
                 self._cache[key] = (generation, body)
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
-        next_marker = (
-            self._markers.issue(scope=query.scope(kind, parent_id), after=body.last_id)
-            if body.last_id is not None
-            else None
-        )
-        return RenderedPage(body.items, body.count, body.total, next_marker)
+        return finish_page(body, markers=self._markers, scope=query.scope(kind.value, parent_id))
 
-    def _render(self, kind: ObjectKind, query: ListQuery, parent_id: str | None) -> _PageBody:
-        schema = self._schemas[kind]
-        flt: Filter | None = (
-            parse_filter(query.filter, schema=schema) if query.filter is not None else None
+    def _render(self, kind: ObjectKind, query: ListQuery, parent_id: str | None) -> PageBody:
+        return render_page(
+            self._view.entries(kind, parent=parent_id),
+            query,
+            schema=self._schemas[kind],
+            markers=self._markers,
+            scope=query.scope(kind.value, parent_id),
+            page_size=self._page_size,
         )
-        selection = self._selection(
-            FieldSelectionParams(
-                query.fields, query.exclude_fields, query.all_fields, query.exclude_default
-            ),
-            schema,
-        )
-        entries = self._view.entries(kind, parent=parent_id)
-        if flt is not None:
-            entries = [entry for entry in entries if flt.matches(entry.wire)]
-        start = 0
-        if query.marker is not None:
-            after = self._markers.verify(query.marker, scope=query.scope(kind, parent_id))
-            start = bisect.bisect_right(entries, after, key=_entry_id)
-        chunk = entries[start : start + self._page_size]
-        more = start + self._page_size < len(entries)
-        if selection is None:
-            body = b",".join(entry.raw for entry in chunk)
-        else:
-            body = b",".join(orjson.dumps(selection.apply(entry.wire)) for entry in chunk)
-        last_id = chunk[-1].object_id if more and chunk else None
-        return _PageBody(items=body, count=len(chunk), total=len(entries), last_id=last_id)
 
     # Single objects --------------------------------------------------------------------
 
@@ -202,10 +134,7 @@ class InventoryService:
             raise NotFoundError(
                 f"{_NOUN[kind]} {object_id} is not in {_NOUN[parent[0]]} {parent[1]}"
             )
-        chosen = self._selection(selection, self._schemas[kind])
-        if chosen is None:
-            return entry.raw
-        return orjson.dumps(chosen.apply(entry.wire))
+        return render_one(entry, selection, self._schemas[kind])
 
     def _entry(self, kind: ObjectKind, object_id: str) -> Entry:
         entry = self._view.get(kind, object_id)
@@ -219,31 +148,7 @@ class InventoryService:
         if not self._view.ready:
             raise BackendUnavailableError(self._view.not_ready_reason, retry_after=5)
 
-    @staticmethod
-    def _selection(params: FieldSelectionParams, schema: AttributeSchema) -> FieldSelection | None:
-        return parse_field_selection(
-            fields=params.fields,
-            exclude_fields=params.exclude_fields,
-            all_fields=params.all_fields,
-            exclude_default=params.exclude_default,
-            schema=schema,
-        )
-
     def _count_cache(self, result: str) -> None:
         counter = self._cache_counters.get(result)
         if counter is not None:
             counter.inc()
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSelectionParams:
-    """The field-selection parameters of a GET (``fields`` and friends)."""
-
-    fields: str | None = None
-    exclude_fields: str | None = None
-    all_fields: bool = False
-    exclude_default: bool = False
-
-
-def _entry_id(entry: Entry) -> str:
-    return entry.object_id
