@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -20,7 +21,7 @@ from starlette.types import ASGIApp
 
 from netweave import __version__
 from netweave.adapters.registry import build_adapter
-from netweave.api import inventory, operations
+from netweave.api import inventory, operations, subscriptions
 from netweave.api.lean import LeanRouter, openapi_paths
 from netweave.api.middleware import RequestContextMiddleware
 from netweave.api.problems import install_problem_handlers
@@ -28,9 +29,15 @@ from netweave.config import Settings
 from netweave.inventory.service import InventoryService
 from netweave.inventory.view import InventoryView
 from netweave.models.inventory import OCloudInfo
+from netweave.notifications.callbacks import CallbackPolicy
+from netweave.notifications.delivery import DeliveryService
+from netweave.notifications.engine import NotificationEngine
+from netweave.notifications.retry import RetryPolicy
+from netweave.notifications.subscriptions import SubscriptionService
 from netweave.observability.logging import get_logger
 from netweave.observability.metrics import Metrics
 from netweave.query import PageMarkers
+from netweave.store.factory import build_store
 
 __all__ = ["create_app"]
 
@@ -51,14 +58,63 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         adapter = build_adapter(settings)
         view = InventoryView(adapter, metrics=metrics)
+        markers = PageMarkers(settings.paging_key(), ttl_seconds=settings.paging_marker_ttl)
+        store = build_store(settings)
+        http = httpx.AsyncClient(
+            trust_env=False,
+            follow_redirects=False,
+            timeout=httpx.Timeout(settings.delivery_timeout),
+            limits=httpx.Limits(max_connections=settings.delivery_concurrency * 2),
+            headers={"User-Agent": f"netweave/{__version__}"},
+        )
+        app.state.loop = asyncio.get_running_loop()  # for tools driving the app from threads
         app.state.view = view
+        app.state.store = store
         app.state.inventory = InventoryService(
             view,
             ocloud=_ocloud_info(settings),
-            markers=PageMarkers(settings.paging_key(), ttl_seconds=settings.paging_marker_ttl),
+            markers=markers,
             page_size=settings.max_page_size,
             metrics=metrics,
         )
+        app.state.subscriptions = SubscriptionService(
+            store,
+            policy=CallbackPolicy.from_allowlist(
+                settings.callback_allowlist.split(","),
+                verify=settings.callback_verify,
+                verify_timeout=settings.callback_verify_timeout,
+            ),
+            http=http,
+            markers=markers,
+            page_size=settings.max_page_size,
+        )
+        engine = NotificationEngine(
+            store,
+            api_root=settings.effective_service_uri,
+            replica=settings.effective_replica_id,
+            lease_ttl=settings.emitter_lease_ttl,
+            metrics=metrics,
+        )
+        app.state.notifications = engine
+        view.add_listener(engine.on_event)
+        global_key = settings.notification_key()
+        delivery = DeliveryService(
+            store,
+            http=http,
+            policy=RetryPolicy(
+                max_attempts=settings.delivery_max_attempts,
+                max_age=settings.delivery_max_age,
+                timeout=settings.delivery_timeout,
+            ),
+            worker_id=settings.effective_replica_id,
+            concurrency=settings.delivery_concurrency,
+            secret_for=lambda _subscription_id: global_key,
+            metrics=metrics.delivery,
+        )
+        background = [
+            asyncio.create_task(engine.run(), name="notification-engine"),
+            asyncio.create_task(delivery.run(), name="delivery"),
+        ]
         watcher = asyncio.create_task(view.run(), name="inventory-view")
         if await view.wait_ready(_FIRST_SYNC_WAIT):
             _log.info("inventory view synchronised", backend=settings.backend)
@@ -68,9 +124,14 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            await delivery.aclose()
+            for task in [watcher, *background]:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await adapter.aclose()
+            await http.aclose()
+            await store.aclose()
             _log.info("netweave stopped")
 
     app = GatewayApp(
@@ -87,6 +148,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(operations.router)
+    app.include_router(subscriptions.router)
     lean_routes = inventory.ROUTES
     _document_lean_routes(app, lean_routes)
     app.outer_middleware = [

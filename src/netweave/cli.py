@@ -54,7 +54,7 @@ def serve(
         "netweave starting",
         version=__version__,
         backend=settings.backend,
-        store="memory",
+        store="redis" if settings.redis_url else "memory",
         listen=f"{settings.host}:{settings.port}",
         ocloud_id=settings.effective_ocloud_id,
         service_uri=settings.effective_service_uri,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -86,6 +87,49 @@ class Settings(BaseSettings):
         default="unknown", description="globalLocationId of the pools and deployment manager."
     )
     location: str | None = Field(default=None, description="Location text of the pools.")
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis for subscriptions and the delivery outbox (redis://, rediss:// or "
+        "redis+sentinel://host:port[,host:port]/db?master=NAME); unset = in-memory store.",
+    )
+    store_prefix: str = Field(
+        default="netweave", min_length=1, description="Prefix of every key in Redis."
+    )
+    callback_allowlist: str = Field(
+        default="",
+        description="Comma-separated hosts or CIDRs callbacks may target even though they "
+        "are loopback, link-local or metadata addresses.",
+    )
+    callback_verify: bool = Field(
+        default=True, description="Check GET <callback> answers 204 before subscribing."
+    )
+    callback_verify_timeout: float = Field(default=5.0, gt=0, le=60)
+    notification_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SHA256 key that signs every notification (X-Netweave-Signature).",
+    )
+    notification_secret_file: Path | None = Field(
+        default=None, description="File holding the notification signing key."
+    )
+    delivery_max_attempts: int = Field(default=10, ge=1, le=1000)
+    delivery_max_age: float = Field(
+        default=3600.0, gt=0, description="Seconds after the first attempt a delivery gives up."
+    )
+    delivery_timeout: float = Field(default=10.0, gt=0, le=300, description="Per attempt.")
+    delivery_concurrency: int = Field(
+        default=64, ge=1, le=10_000, description="Deliveries in flight per replica."
+    )
+    delivery_visibility_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds after which a delivery taken by a vanished worker is offered again.",
+    )
+    emitter_lease_ttl: float = Field(
+        default=10.0, gt=0, le=300, description="Time to live of the emitter lease (Redis)."
+    )
+    replica_id: str | None = Field(
+        default=None, description="Name of this replica; defaults to hostname and process id."
+    )
     simulated_churn_interval: float = Field(
         default=0.0, ge=0, description="Seconds between simulated O-Cloud changes; 0 = none."
     )
@@ -120,6 +164,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _files_readable(self) -> Settings:
+        if (
+            self.notification_secret_file is not None
+            and not self.notification_secret_file.is_file()
+        ):
+            raise ValueError(
+                f"notification_secret_file: {self.notification_secret_file} is not a file"
+            )
         if self.kubeconfig is not None and not self.kubeconfig.is_file():
             raise ValueError(f"kubeconfig: {self.kubeconfig} is not a file")
         if self.paging_secret_file is not None and not self.paging_secret_file.is_file():
@@ -142,6 +193,18 @@ class Settings(BaseSettings):
             return self.service_uri
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def effective_replica_id(self) -> str:
+        return self.replica_id or f"{socket.gethostname()}-{os.getpid()}"
+
+    def notification_key(self) -> bytes | None:
+        """The global notification signing key, if one is configured."""
+        if self.notification_secret_file is not None:
+            return self.notification_secret_file.read_bytes().strip()
+        if self.notification_secret is not None:
+            return self.notification_secret.get_secret_value().encode()
+        return None
 
     def paging_key(self) -> bytes:
         """The paging marker key: from the file, the setting, or fresh random bytes."""

@@ -8,6 +8,8 @@ unexpected exception reaches the client; the 500 body names only the request id.
 
 from __future__ import annotations
 
+import re
+
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -73,7 +75,7 @@ def _translate(request: Request, exc: StarletteHTTPException) -> O2Error:
     if exc.status_code == 404:
         return NotFoundError(f"no resource at {request.url.path}")
     if exc.status_code == 405:
-        allow = _allowed_methods(exc)
+        allow = _allowed_methods(request, exc)
         return MethodNotAllowedError(
             f"{request.method} is not supported on {request.url.path}; allowed: "
             + ", ".join(allow),
@@ -87,10 +89,38 @@ def _translate(request: Request, exc: StarletteHTTPException) -> O2Error:
     return error
 
 
-def _allowed_methods(exc: StarletteHTTPException) -> list[str]:
-    """The methods the matched route accepts, in a stable order."""
-    allow = (exc.headers or {}).get("Allow", "")
-    return sorted(method.strip() for method in allow.split(",") if method.strip())
+def _allowed_methods(request: Request, exc: StarletteHTTPException) -> list[str]:
+    """Every method the API defines on this path, in a stable order.
+
+    Starlette names only the methods of the first route that matched the path; the
+    OpenAPI document knows them all (several routes may share a path).
+    """
+    path = request.url.path
+    methods = {
+        method
+        for pattern, allowed in _methods_by_path(request.app)
+        if pattern.fullmatch(path)
+        for method in allowed
+    }
+    if not methods:
+        allow = (exc.headers or {}).get("Allow", "")
+        methods = {method.strip() for method in allow.split(",") if method.strip()}
+    return sorted(methods)
+
+
+def _methods_by_path(app: FastAPI) -> list[tuple[re.Pattern[str], list[str]]]:
+    cached: list[tuple[re.Pattern[str], list[str]]] | None = getattr(
+        app.state, "methods_by_path", None
+    )
+    if cached is None:
+        cached = []
+        for template, operations in app.openapi().get("paths", {}).items():
+            parts = re.split(r"{\w+}", template)
+            pattern = re.compile("[^/]+".join(re.escape(part) for part in parts))
+            methods = [method.upper() for method in operations if method != "parameters"]
+            cached.append((pattern, methods))
+        app.state.methods_by_path = cached
+    return cached
 
 
 def _describe_validation(exc: RequestValidationError) -> str:

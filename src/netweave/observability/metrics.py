@@ -60,5 +60,30 @@ class Metrics:
             registry=self.registry,
         )
 
+        from netweave.notifications.delivery import DeliveryMetrics
+
+        self.delivery = DeliveryMetrics(self.registry)
+        self.subscriptions = Gauge(
+            "netweave_subscriptions",
+            "Inventory subscriptions in the store.",
+            registry=self.registry,
+        )
+        self.notifications_enqueued = Counter(
+            "netweave_notifications_enqueued",
+            "Notifications written to the outbox (one per matching subscription and change).",
+            registry=self.registry,
+        )
+        self.notifications_dropped = Counter(
+            "netweave_notifications_dropped",
+            "Changes dropped because the notification buffer was full while the store was "
+            "unavailable.",
+            registry=self.registry,
+        )
+        self.emitter = Gauge(
+            "netweave_notification_emitter",
+            "1 while this replica holds the emitter lease and writes notifications.",
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

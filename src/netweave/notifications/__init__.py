@@ -1,0 +1,1 @@
+"""Subscriptions and notifications: matching, the outbox and delivery to SMO callbacks."""

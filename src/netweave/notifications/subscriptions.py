@@ -1,0 +1,119 @@
+"""The subscription service: create, list, get and delete inventory subscriptions.
+
+Shared by every surface that manages subscriptions; the routers add only the envelope.
+A subscription is checked completely before it is stored: its filter must parse, its
+callback must be an acceptable, reachable URL (:mod:`.callbacks`), and no subscription
+with the same callback and filter may exist (the conformance suites expect 400 there).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from netweave.errors import ConflictError, InvalidRequestError, NotFoundError
+from netweave.models.subscriptions import Subscription, SubscriptionCreate
+from netweave.notifications.callbacks import CallbackPolicy
+from netweave.notifications.matching import parse_subscription_filter
+from netweave.query import PageMarkers, schema_of
+from netweave.query.listing import (
+    FieldSelectionParams,
+    ListQuery,
+    RenderedPage,
+    finish_page,
+    render_one,
+    render_page,
+)
+from netweave.store.base import SubscriptionRecord, SubscriptionStore
+
+__all__ = ["SubscriptionService"]
+
+_SCHEMA = schema_of(Subscription)
+_LISTING = "subscriptions"
+
+
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    object_id: str
+    wire: dict[str, Any]
+    raw: bytes
+
+
+def to_wire(record: SubscriptionRecord) -> dict[str, Any]:
+    """The API's view of a stored subscription (never its signing secret)."""
+    shown = Subscription(
+        subscription_id=record.subscription_id,
+        consumer_subscription_id=record.consumer_subscription_id,
+        filter=record.filter,
+        callback=record.callback,
+    )
+    return shown.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class SubscriptionService:
+    def __init__(
+        self,
+        store: SubscriptionStore,
+        *,
+        policy: CallbackPolicy,
+        http: httpx.AsyncClient,
+        markers: PageMarkers,
+        page_size: int,
+    ) -> None:
+        self._store = store
+        self._policy = policy
+        self._http = http
+        self._markers = markers
+        self._page_size = page_size
+
+    async def create(self, request: SubscriptionCreate) -> dict[str, Any]:
+        parse_subscription_filter(request.filter)  # 400 when it does not parse
+        await self._policy.check(request.callback, http=self._http)
+        record = SubscriptionRecord(
+            subscription_id=str(uuid.uuid4()),
+            callback=request.callback,
+            consumer_subscription_id=request.consumer_subscription_id,
+            filter=request.filter,
+            created_at=time.time(),
+        )
+        try:
+            await self._store.add_subscription(record)
+        except ConflictError:
+            raise InvalidRequestError(
+                "a subscription with the same callback and filter already exists"
+            ) from None
+        return to_wire(record)
+
+    async def list(self, query: ListQuery) -> RenderedPage:
+        records = await self._store.list_subscriptions()
+        entries = sorted((_listed(record) for record in records), key=lambda e: e.object_id)
+        scope = query.scope(_LISTING)
+        body = render_page(
+            entries,
+            query,
+            schema=_SCHEMA,
+            markers=self._markers,
+            scope=scope,
+            page_size=self._page_size,
+        )
+        return finish_page(body, markers=self._markers, scope=scope)
+
+    async def get(self, subscription_id: str, selection: FieldSelectionParams) -> bytes:
+        record = await self._store.get_subscription(subscription_id)
+        if record is None:
+            raise NotFoundError(f"subscription {subscription_id} does not exist")
+        return render_one(_listed(record), selection, _SCHEMA)
+
+    async def delete(self, subscription_id: str) -> None:
+        if not await self._store.remove_subscription(subscription_id):
+            raise NotFoundError(f"subscription {subscription_id} does not exist")
+
+
+def _listed(record: SubscriptionRecord) -> _Listed:
+    wire = to_wire(record)
+    return _Listed(record.subscription_id, wire, orjson.dumps(wire))
