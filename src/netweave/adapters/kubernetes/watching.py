@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -125,8 +126,11 @@ class Reflector:
         self.degraded = None
         self.synced.set()
 
-    async def watch_once(self) -> None:
-        """Follow one watch stream from the current version until the server ends it."""
+    async def watch_once(self) -> int:
+        """Follow one watch stream from the current version until the server ends it.
+
+        Returns how many events it carried (bookmarks included).
+        """
         params: dict[str, str | int] = {
             "watch": 1,
             "allowWatchBookmarks": "true",
@@ -139,10 +143,14 @@ class Reflector:
             if stream.status_code >= 400:
                 await stream.aread()
                 _raise_for_status(stream)
-            self.backoff.reset()
+            events = 0
             async for line in stream.aiter_lines():
                 if line:
                     self._apply(orjson.loads(line))
+                    events += 1
+                    if events == 1:
+                        self.backoff.reset()  # only a stream that carries events is healthy
+        return events
 
     def _apply(self, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
@@ -176,7 +184,10 @@ class Reflector:
                 if need_list:
                     await self.relist()
                     need_list = False
-                await self.watch_once()
+                opened = time.monotonic()
+                if await self.watch_once() == 0 and time.monotonic() - opened < 1.0:
+                    # an empty stream closed at once (a misbehaving proxy, say): never spin
+                    await asyncio.sleep(self.backoff.next())
                 continue  # the server closed the stream at its timeout: resume
             except asyncio.CancelledError:
                 raise
