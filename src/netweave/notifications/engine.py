@@ -30,7 +30,7 @@ from collections.abc import Callable
 from netweave.adapters.base import InventoryEvent
 from netweave.errors import BackendUnavailableError
 from netweave.notifications.matching import SubscriptionIndex
-from netweave.notifications.payload import inventory_notification, object_ref
+from netweave.notifications.payload import object_ref, prepare_notification
 from netweave.observability.logging import get_logger
 from netweave.observability.metrics import Metrics
 from netweave.store.base import Delivery, Store
@@ -181,13 +181,11 @@ class NotificationEngine:
         matches = self._index.match(event)
         if not matches:
             return []
-        ref = object_ref(self._api_root, event)
+        prepared = prepare_notification(event, object_ref=object_ref(self._api_root, event))
         found = []
         for subscription in matches:
             notification_id = str(uuid.uuid4())
-            body = inventory_notification(
-                event, subscription, notification_id=notification_id, object_ref=ref
-            )
+            body = prepared.render(subscription, notification_id=notification_id)
             found.append(
                 Delivery(
                     subscription_id=subscription.subscription_id,
