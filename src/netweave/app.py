@@ -21,7 +21,7 @@ from starlette.types import ASGIApp
 
 from netweave import __version__
 from netweave.adapters.registry import build_adapter
-from netweave.api import inventory, operations, subscriptions
+from netweave.api import deliveries, inventory, operations, subscriptions
 from netweave.api.lean import LeanRouter, openapi_paths
 from netweave.api.middleware import RequestContextMiddleware
 from netweave.api.problems import install_problem_handlers
@@ -149,6 +149,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(operations.router)
     app.include_router(subscriptions.router)
+    app.include_router(deliveries.router)
     lean_routes = inventory.ROUTES
     _document_lean_routes(app, lean_routes)
     app.outer_middleware = [

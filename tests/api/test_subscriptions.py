@@ -299,3 +299,32 @@ def test_filters_select_what_is_notified(
     assert receiver.received(pools_path) == []  # the simulated churn never changes pools
     for created in (only_pools, only_dm):
         client.delete(f"{SUBS}/{created['subscriptionId']}")
+
+
+def test_dead_letters_are_listed_and_replayed(
+    client: httpx.Client, receiver: Receiver, gateway: RunningGateway
+) -> None:
+    path = f"/dead/{uuid.uuid4()}"
+    callback = receiver.script(path, Reply(204), then=Reply(400))  # GET check ok, POSTs refused
+    created = subscribe(client, callback, filter="(eq,objectType,ResourceInfo)")
+    churn(gateway, steps=3)
+
+    def dead_for_us() -> list[dict]:
+        listing = client.get("/o2ims/v1/deliveries/dead")
+        assert listing.status_code == 200
+        return [
+            item
+            for item in listing.json()["items"]
+            if item["subscriptionId"] == created["subscriptionId"]
+        ]
+
+    dead = eventually(dead_for_us)
+    assert "HTTP 400" in dead[0]["reason"]
+    refused = len(receiver.received(path))
+    receiver.script(path)  # the subscriber is fixed: 204 from now on
+    replay = client.post(f"/o2ims/v1/deliveries/dead/{dead[0]['deadLetterId']}/replay")
+    assert replay.status_code == 202
+    eventually(lambda: len(receiver.received(path)) > refused)
+    assert receiver.received(path)[-1].status == 204
+    assert_problem(client.post("/o2ims/v1/deliveries/dead/nope/replay"), 404)
+    client.delete(f"{SUBS}/{created['subscriptionId']}")
