@@ -11,9 +11,11 @@ Several replicas: every replica's view sees every change, but only the holder of
 fencing token) is renewed every third of its time to live; a replica that cannot renew
 stops emitting when its lease may have run out.  Non-holders keep the changes of the
 last ``replay_window`` seconds; a replica that takes the lease over writes those it has,
-so changes seen while the old holder was dying are not lost (a subscriber may then get
-a notification twice: delivery is at-least-once across a take-over, exactly once
-otherwise).
+so changes seen while the old holder was dying are not lost.  The holder records the
+identity of every change it wrote (a hash of kind, id, type and states, identical on
+every replica) in the store for twice that window, and the new holder skips the changes
+already written; only a change the old holder wrote in its very last moment, without
+recording it, can reach a subscriber twice (at-least-once across a take-over).
 
 Store outages: changes wait in memory (at most ``buffer_limit``; the overflow is counted
 and logged, never silent) and are written when the store is back.
@@ -22,6 +24,7 @@ and logged, never silent) and are written when the store is back.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections import deque
@@ -36,6 +39,17 @@ from netweave.observability.metrics import Metrics
 from netweave.store.base import Delivery, Store
 
 __all__ = ["NotificationEngine"]
+
+
+def _event_key(event: InventoryEvent) -> str:
+    """The identity of a change, the same on every replica that saw it."""
+    digest = hashlib.sha256()
+    digest.update(f"{event.kind.value}|{event.object_id}|{int(event.type)}|".encode())
+    for state in (event.prior, event.post):
+        digest.update(b"-" if state is None else state.model_dump_json(by_alias=True).encode())
+        digest.update(b"|")
+    return f"event:{digest.hexdigest()[:32]}"
+
 
 _log = get_logger("netweave.notifications")
 
@@ -70,6 +84,7 @@ class NotificationEngine:
         self._wake = asyncio.Event()
         self._index = SubscriptionIndex()
         self._generation: int | None = None
+        self._replaying: set[int] = set()
         self._lease_until = 0.0
         self.fencing_token: int | None = None
         self.dropped = 0
@@ -121,10 +136,12 @@ class NotificationEngine:
             await asyncio.sleep(self._lease_ttl / 3)
 
     def _take_over(self) -> None:
-        """Write the changes seen while another replica held the lease, recent ones only."""
+        """Queue the changes seen while another replica held the lease (recent ones only);
+        those the old holder already wrote are skipped when they are emitted."""
         horizon = self._clock() - self._replay_window
         replay = [(at, event) for at, event in self._recent if at >= horizon]
         self._recent.clear()
+        self._replaying = {id(event) for _, event in replay}
         self._pending.extendleft(reversed(replay))
         if replay:
             self._wake.set()
@@ -158,11 +175,23 @@ class NotificationEngine:
         while self._pending:
             await self._refresh_index()
             batch = list(self._pending)
+            keys = [_event_key(event) for _, event in batch]
+            replayed = [
+                key
+                for key, (_, event) in zip(keys, batch, strict=True)
+                if id(event) in self._replaying
+            ]
+            done = await self._store.recalled(replayed) if replayed else set()
             deliveries = [
-                delivery for at, event in batch for delivery in self._deliveries(at, event)
+                delivery
+                for key, (at, event) in zip(keys, batch, strict=True)
+                if key not in done
+                for delivery in self._deliveries(at, event)
             ]
             if deliveries:
                 await self._store.enqueue(deliveries)
+            await self._store.remember(keys, ttl=self._replay_window * 2)
+            self._replaying.difference_update(id(event) for _, event in batch)
             for _ in batch:
                 self._pending.popleft()
             self.enqueued += len(deliveries)

@@ -29,6 +29,7 @@ __all__ = [
     "DeadLetter",
     "Delivery",
     "Lease",
+    "Memo",
     "Outbox",
     "Store",
     "SubscriptionRecord",
@@ -140,7 +141,18 @@ class Lease(Protocol):
     async def holder(self, name: str) -> str | None: ...
 
 
-class Store(SubscriptionStore, Outbox, Lease, Protocol):
+@runtime_checkable
+class Memo(Protocol):
+    """Short-lived marks shared by replicas (which changes have been notified)."""
+
+    async def remember(self, keys: Sequence[str], *, ttl: float) -> None:
+        """Mark ``keys`` for ``ttl`` seconds."""
+
+    async def recalled(self, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` that are marked."""
+
+
+class Store(SubscriptionStore, Outbox, Lease, Memo, Protocol):
     """Everything a gateway keeps durably."""
 
     async def ping(self) -> None:

@@ -12,7 +12,8 @@ With the default prefix ``netweave``::
     netweave:outbox:{subscription}          stream  that subscription's deliveries, oldest
                                                     first, with the consumer group ``workers``
     netweave:attempt:{subscription}         hash    state of the head delivery once taken:
-                                                    id, attempts, first (epoch s), error
+                                                    id, worker (its consumer in the group),
+                                                    attempts, first (epoch s), error
     netweave:due                            zset    subscriptions with a delivery to hand
                                                     out, scored by when it is due
     netweave:inflight                       zset    subscriptions with a delivery in flight,
@@ -24,9 +25,10 @@ With the default prefix ``netweave``::
 
 Invariants the scripts keep: a subscription is in at most one of ``due`` and ``inflight``;
 the pending-entries list of an outbox stream holds at most its first entry (the head being
-delivered); ``depth`` is the sum of the outbox streams' lengths.  The scripts take the
-fixed keys as KEYS and build per-subscription keys from the prefixes in ARGV, which is fine
-on a standalone or Sentinel-managed Redis (not on Redis Cluster).
+delivered), and the group's only consumer is that head's holder, so consumers of vanished
+replicas do not pile up; ``depth`` is the sum of the outbox streams' lengths.  The scripts
+take the fixed keys as KEYS and build per-subscription keys from the prefixes in ARGV,
+which is fine on a standalone or Sentinel-managed Redis (not on Redis Cluster).
 """
 
 from __future__ import annotations
@@ -125,6 +127,9 @@ class Keys:
     def lease_epoch(self, name: str) -> str:
         return f"{self.prefix}:lease:{name}:epoch"
 
+    def memo(self, key: str) -> str:
+        return f"{self.prefix}:memo:{key}"
+
 
 # -- the Lua scripts that change the layout atomically ------------------------------------
 
@@ -204,6 +209,7 @@ while #taken < limit do
     local stream = ARGV[1] .. sub
     local entry = nil
     if redis.call('EXISTS', stream) == 1 then
+      -- a head still pending (retried, or its worker vanished) is claimed from its holder
       local claimed = redis.call('XAUTOCLAIM', stream, ARGV[3], ARGV[4], 0, '0-0', 'COUNT', 1)
       entry = claimed[2][1]
       if not entry then
@@ -211,14 +217,20 @@ while #taken < limit do
                                 'STREAMS', stream, '>')
         if read then entry = read[1][2][1] end
       end
+      if not entry then redis.call('XGROUP', 'DELCONSUMER', stream, ARGV[3], ARGV[4]) end
     end
     if entry then
       local attempt = ARGV[2] .. sub
-      if redis.call('HGET', attempt, 'id') ~= entry[1] then
+      local known = redis.call('HMGET', attempt, 'id', 'worker')
+      if known[1] ~= entry[1] then
         redis.call('DEL', attempt)
         redis.call('HSET', attempt, 'id', entry[1], 'attempts', 0, 'first', ARGV[5])
+      elseif known[2] and known[2] ~= ARGV[4] then
+        -- the previous holder has nothing pending here any more
+        redis.call('XGROUP', 'DELCONSUMER', stream, ARGV[3], known[2])
       end
-      -- mutated
+      redis.call('HSET', attempt, 'worker', ARGV[4])
+      redis.call('ZADD', KEYS[2], ARGV[6], sub)
       local state = redis.call('HMGET', attempt, 'attempts', 'first', 'error')
       taken[#taken + 1] = {sub, entry[1], entry[2], state[1], state[2], state[3]}
     end
@@ -231,7 +243,8 @@ for _, item in ipairs(taken) do reply[#reply + 1] = item end
 return reply
 """
 
-#: shared by the scripts that end a flight: is ARGV[2]/ARGV[3] the one in flight?
+#: shared by the scripts that end a flight: unless delivery ARGV[3] of subscription ARGV[2]
+#: is the one in flight, do nothing
 _IN_FLIGHT = """
 if not redis.call('ZSCORE', KEYS[2], ARGV[2])
     or redis.call('HGET', KEYS[5], 'id') ~= ARGV[3] then
@@ -239,11 +252,14 @@ if not redis.call('ZSCORE', KEYS[2], ARGV[2])
 end
 """
 
-#: shared by complete and dead_letter: forget the head, release, reschedule what is left
+#: shared by complete and dead_letter: forget the head and its holder (a consumer of the
+#: group with nothing pending any more), release the subscription, reschedule what is left
 _FORGET_HEAD = """
 redis.call('XACK', KEYS[4], ARGV[1], ARGV[3])
 local removed = redis.call('XDEL', KEYS[4], ARGV[3])
 if removed > 0 then redis.call('DECRBY', KEYS[3], removed) end
+local holder = redis.call('HGET', KEYS[5], 'worker')
+if holder then redis.call('XGROUP', 'DELCONSUMER', KEYS[4], ARGV[1], holder) end
 redis.call('DEL', KEYS[5])
 redis.call('ZREM', KEYS[2], ARGV[2])
 if redis.call('XLEN', KEYS[4]) > 0 then redis.call('ZADD', KEYS[1], ARGV[4], ARGV[2]) end
@@ -261,23 +277,25 @@ DEAD_LETTER = f"""
 -- ARGV: group, subscription, id, now, reason, '1' if a last error is given else '0', it
 {_IN_FLIGHT}
 local state = redis.call('HMGET', KEYS[5], 'attempts', 'first', 'error')
-local record = {{'sub', ARGV[2], 'id', ARGV[3], 'attempts', tonumber(state[1] or '0') + 1,
-                'reason', ARGV[5], 'dead_at', ARGV[4]}}
 local entries = redis.call('XRANGE', KEYS[4], ARGV[3], ARGV[3])
+local dead_id = false
 if entries[1] then
-  for _, value in ipairs(entries[1][2]) do record[#record + 1] = value end
+  local state = redis.call('HMGET', KEYS[5], 'attempts', 'first', 'error')
+  local record = {{'sub', ARGV[2], 'id', ARGV[3], 'attempts', tonumber(state[1] or '0') + 1,
+                  'reason', ARGV[5], 'dead_at', ARGV[4]}}
+  for _, value in ipairs(entries[1][2]) do record[#record + 1] = value end  -- meta, body
+  if state[2] then
+    record[#record + 1] = 'first'
+    record[#record + 1] = state[2]
+  end
+  local last_error = state[3]
+  if ARGV[6] == '1' then last_error = ARGV[7] end
+  if last_error then
+    record[#record + 1] = 'error'
+    record[#record + 1] = last_error
+  end
+  dead_id = redis.call('XADD', KEYS[6], '*', unpack(record))
 end
-if state[2] then
-  record[#record + 1] = 'first'
-  record[#record + 1] = state[2]
-end
-local last_error = state[3]
-if ARGV[6] == '1' then last_error = ARGV[7] end
-if last_error then
-  record[#record + 1] = 'error'
-  record[#record + 1] = last_error
-end
-local dead_id = redis.call('XADD', KEYS[6], '*', unpack(record))
 {_FORGET_HEAD}
 return dead_id
 """

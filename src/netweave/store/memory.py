@@ -66,6 +66,7 @@ class InMemoryStore:
             raise ValueError("visibility_timeout must be positive")
         self._visibility_timeout = visibility_timeout
         self._clock = clock
+        self._memo: dict[str, float] = {}
         self._subscriptions: dict[str, SubscriptionRecord] = {}
         self._unique: dict[tuple[str, str | None], str] = {}
         self._generation = 0
@@ -235,6 +236,18 @@ class InMemoryStore:
         return lease.holder
 
     # -- lifecycle -----------------------------------------------------------------------
+
+    # -- memo --------------------------------------------------------------------------
+
+    async def remember(self, keys: Sequence[str], *, ttl: float) -> None:
+        now = self._clock()
+        self._memo = {key: until for key, until in self._memo.items() if until > now}
+        for key in keys:
+            self._memo[key] = now + ttl
+
+    async def recalled(self, keys: Sequence[str]) -> set[str]:
+        now = self._clock()
+        return {key for key in keys if self._memo.get(key, 0.0) > now}
 
     async def ping(self) -> None:
         """Memory is always reachable."""
