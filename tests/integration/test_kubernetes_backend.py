@@ -819,8 +819,6 @@ def test_rbac_missing_permission_degrades_and_the_shipped_role_suffices(
             "forbidden to list/watch storageclasses.storage.k8s.io"
         ]
 
-    if not FULL_CLUSTERROLE.is_file():
-        pytest.skip(f"{FULL_CLUSTERROLE} does not exist yet")
     full = yaml.safe_load(FULL_CLUSTERROLE.read_text())
     assert full["kind"] == "ClusterRole"
     grant(kube_admin, full, "netweave-test-full")
