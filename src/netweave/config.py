@@ -18,7 +18,7 @@ import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from netweave.models.ids import default_ocloud_id
+from netweave.models.ids import canonical_uuid, default_ocloud_id
 
 ENV_PREFIX = "NETWEAVE_"
 
@@ -146,14 +146,7 @@ class Settings(BaseSettings):
     @field_validator("ocloud_id", "global_cloud_id")
     @classmethod
     def _uuid(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        import uuid
-
-        try:
-            return str(uuid.UUID(value))
-        except ValueError as exc:
-            raise ValueError("must be a UUID") from exc
+        return canonical_uuid(value, name="the value")
 
     @field_validator("service_uri")
     @classmethod

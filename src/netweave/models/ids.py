@@ -33,3 +33,13 @@ def stable_id(ocloud_id: str, kind: str, key: str) -> str:
     (a node and a pool with the same name, say).
     """
     return str(uuid.uuid5(uuid.UUID(ocloud_id), f"{kind}:{key}"))
+
+
+def canonical_uuid(value: str | None, *, name: str) -> str | None:
+    """``value`` in canonical UUID form; ValueError naming ``name`` if it is no UUID."""
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a UUID") from exc

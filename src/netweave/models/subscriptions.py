@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 from pydantic import ConfigDict, Field, field_validator
 
 from netweave.models.common import WireModel
+from netweave.models.ids import canonical_uuid
 
 
 class Subscription(WireModel):
@@ -40,9 +39,4 @@ class SubscriptionCreate(WireModel):
     @field_validator("consumer_subscription_id")
     @classmethod
     def _uuid(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return str(uuid.UUID(value))
-        except ValueError as exc:
-            raise ValueError("consumerSubscriptionId must be a UUID") from exc
+        return canonical_uuid(value, name="consumerSubscriptionId")
