@@ -47,6 +47,7 @@ format: $(STAMP)
 bench: $(STAMP) system-deps kube-apiserver
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/kube_scale.py
+	$(BIN)/python bench/notifications.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .bench

@@ -41,7 +41,7 @@ class RunningGateway:
 
 
 @contextlib.contextmanager
-def serve_gateway(**overrides: object) -> Iterator[RunningGateway]:
+def serve_gateway(loop: str = "asyncio", **overrides: object) -> Iterator[RunningGateway]:
     """Run the gateway in a thread until the block ends; loopback only."""
     port = free_port()
     settings = Settings(host="127.0.0.1", port=port, **overrides)  # type: ignore[arg-type]
@@ -49,7 +49,7 @@ def serve_gateway(**overrides: object) -> Iterator[RunningGateway]:
         create_app(settings),
         host="127.0.0.1",
         port=port,
-        loop="asyncio",
+        loop=loop,
         http="httptools",
         log_config=None,
         access_log=False,

@@ -30,6 +30,7 @@ from netweave.inventory.service import InventoryService
 from netweave.inventory.view import InventoryView
 from netweave.models.inventory import OCloudInfo
 from netweave.notifications.callbacks import CallbackPolicy
+from netweave.notifications.clients import OriginClients
 from netweave.notifications.delivery import DeliveryService
 from netweave.notifications.engine import NotificationEngine
 from netweave.notifications.retry import RetryPolicy
@@ -60,13 +61,18 @@ def create_app(settings: Settings) -> FastAPI:
         view = InventoryView(adapter, metrics=metrics)
         markers = PageMarkers(settings.paging_key(), ttl_seconds=settings.paging_marker_ttl)
         store = build_store(settings)
-        http = httpx.AsyncClient(
-            trust_env=False,
-            follow_redirects=False,
-            timeout=httpx.Timeout(settings.delivery_timeout),
-            limits=httpx.Limits(max_connections=settings.delivery_concurrency * 2),
-            headers={"User-Agent": f"netweave/{__version__}"},
-        )
+
+        def http_client() -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                trust_env=False,
+                follow_redirects=False,
+                timeout=httpx.Timeout(settings.delivery_timeout),
+                limits=httpx.Limits(max_connections=settings.delivery_concurrency),
+                headers={"User-Agent": f"netweave/{__version__}"},
+            )
+
+        http = http_client()  # callback checks
+        delivery_clients = OriginClients(http_client)
         app.state.loop = asyncio.get_running_loop()  # for tools driving the app from threads
         app.state.view = view
         app.state.store = store
@@ -100,7 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
         global_key = settings.notification_key()
         delivery = DeliveryService(
             store,
-            http=http,
+            http=delivery_clients,
             policy=RetryPolicy(
                 max_attempts=settings.delivery_max_attempts,
                 max_age=settings.delivery_max_age,
@@ -131,6 +137,7 @@ def create_app(settings: Settings) -> FastAPI:
                     await task
             await adapter.aclose()
             await http.aclose()
+            await delivery_clients.aclose()
             await store.aclose()
             _log.info("netweave stopped")
 

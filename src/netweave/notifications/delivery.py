@@ -41,6 +41,7 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from netweave import __version__
+from netweave.notifications.clients import OriginClients
 from netweave.notifications.retry import RetryPolicy
 from netweave.notifications.signing import signature_headers
 from netweave.observability.logging import get_logger
@@ -149,7 +150,7 @@ class DeliveryService:
         self,
         outbox: Outbox,
         *,
-        http: httpx.AsyncClient,
+        http: httpx.AsyncClient | OriginClients,
         policy: RetryPolicy,
         worker_id: str,
         concurrency: int = 64,
@@ -160,15 +161,18 @@ class DeliveryService:
         shutdown_grace: float = 5.0,
         depth_interval: float = 5.0,
     ) -> None:
-        """``http`` is the caller's client (pooled, keep-alive, ``trust_env=False``); it
-        is not closed here.  ``secret_for(subscription_id)`` gives the HMAC key that signs
-        that subscription's notifications, or None.  ``take_wait`` is how long one
-        ``take`` waits for work, ``shutdown_grace`` how long :meth:`aclose` lets running
-        attempts finish, ``depth_interval`` how often the outbox depth gauge is read."""
+        """``http`` is the caller's client (pooled, keep-alive, ``trust_env=False``), or
+        one client per callback origin (:class:`OriginClients`); it is not closed here.
+        ``secret_for(subscription_id)`` gives the HMAC key that signs that subscription's
+        notifications, or None.  ``take_wait`` is how long one ``take`` waits for work,
+        ``shutdown_grace`` how long :meth:`aclose` lets running attempts finish,
+        ``depth_interval`` how often the outbox depth gauge is read."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._outbox = outbox
-        self._http = http
+        self._client_for: Callable[[str], httpx.AsyncClient] = (
+            http.client_for if isinstance(http, OriginClients) else lambda _url: http
+        )
         self.policy = policy
         self.worker_id = worker_id
         self.concurrency = concurrency
@@ -388,7 +392,8 @@ class DeliveryService:
 
     async def _post(self, delivery: Delivery, *, headers: dict[str, str]) -> tuple[int, str | None]:
         """POST the notification; returns the status and the ``Retry-After`` header."""
-        request = self._http.build_request(
+        client = self._client_for(delivery.callback)
+        request = client.build_request(
             "POST",
             delivery.callback,
             content=delivery.body,
@@ -396,7 +401,7 @@ class DeliveryService:
             timeout=self.policy.timeout,
         )
         async with asyncio.timeout(self.policy.timeout):
-            response = await self._http.send(request, stream=True, follow_redirects=False)
+            response = await client.send(request, stream=True, follow_redirects=False)
             try:
                 received = 0
                 async for chunk in response.aiter_raw():
