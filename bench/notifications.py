@@ -323,6 +323,16 @@ class Gateway:
             for _ in range(count)
         ]
 
+    def body_size(self) -> int:
+        """Bytes of one of these events' notifications, as the receivers get them."""
+        from netweave.notifications.payload import prepare_notification
+        from netweave.store.base import SubscriptionRecord
+
+        [event] = self.events(1)
+        prepared = prepare_notification(event, object_ref="http://127.0.0.1/x")
+        subscriber = SubscriptionRecord(subscription_id="bench", callback="http://127.0.0.1/x")
+        return len(prepared.render(subscriber, notification_id=str(uuid.uuid4())))
+
     def emit(self, events: Sequence[InventoryEvent]) -> None:
         """Hand the events to the engine inside the gateway loop, in one callback."""
         self.loop.call_soon_threadsafe(_emit_all, self.engine, events)
@@ -360,6 +370,7 @@ class Result:
     rate: list[float] = field(default_factory=list)
     gateway_cpu: list[float] = field(default_factory=list)  # share of one core
     redis_cpu: list[float] = field(default_factory=list)
+    baseline_rate: list[float] = field(default_factory=list)  # plain httpx POSTs/s
     error: str | None = None
 
 
@@ -450,6 +461,51 @@ def measure_sustained(
         gw.unsubscribe(subscriptions)
 
 
+def measure_httpx_baseline(
+    receivers: Receivers, result: Result, rounds: int, concurrency: int, body_size: int
+) -> None:
+    """The baseline of the sustained figure: plain httpx POSTs of a body of the same size
+    to the same receivers, ``concurrency`` at a time, with a client per receiver as the
+    gateway keeps, on uvloop, and no gateway work at all."""
+    import uvloop
+
+    body = b"x" * body_size
+    total = SUSTAINED_SUBSCRIPTIONS * SUSTAINED_EVENTS
+
+    async def post_all() -> float:
+        clients = [
+            httpx.AsyncClient(trust_env=False, limits=httpx.Limits(max_connections=concurrency))
+            for _ in receivers.urls
+        ]
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(index: int) -> None:
+            async with gate:
+                which = index % len(receivers.urls)
+                response = await clients[which].post(
+                    f"{receivers.urls[which]}/baseline/{index % SUSTAINED_SUBSCRIPTIONS}",
+                    content=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                if response.status_code != 204:
+                    raise BenchError(f"baseline: receiver answered {response.status_code}")
+
+        try:
+            started = time.perf_counter()
+            await asyncio.gather(*(one(index) for index in range(total)))
+            return total / (time.perf_counter() - started)
+        finally:
+            for client in clients:
+                await client.aclose()
+
+    for round_no in range(rounds):
+        result.baseline_rate.append(uvloop.run(post_all()))
+        progress(
+            f"{result.store} baseline round {round_no + 1}: plain httpx "
+            f"{result.baseline_rate[-1]:,.0f} POSTs/s"
+        )
+
+
 def progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -476,6 +532,9 @@ def run_store(store: str, args: argparse.Namespace, workdir: Path) -> Result:
         measure_latency(gw, receivers, result, args.rounds, args.events)
         measure_fan_out(gw, receivers, result, args.rounds)
         measure_sustained(gw, receivers, result, args.rounds, redis)
+        measure_httpx_baseline(
+            receivers, result, args.rounds, args.concurrency, body_size=gw.body_size()
+        )
     return result
 
 
@@ -501,6 +560,11 @@ def table(results: list[Result]) -> list[str]:
             "< 1 s", fan < TARGET_FAN_OUT_S)  # fmt: skip
         row(r.store, "sustained deliveries/s (one replica)", f"{rate:,.0f}/s", "≥ 2,000/s",
             rate >= TARGET_RATE)  # fmt: skip
+        if r.baseline_rate:
+            base = statistics.median(r.baseline_rate)
+            row(r.store, "baseline: plain httpx POSTs/s to the same receivers",
+                f"{base:,.0f}/s", "", None)  # fmt: skip
+            row(r.store, "sustained / baseline", f"{rate / base:.0%}", "", None)
         cpu = f"{statistics.median(r.gateway_cpu):.0%} of a core"
         if r.redis_cpu:
             cpu += f" (redis-server {statistics.median(r.redis_cpu):.0%})"
