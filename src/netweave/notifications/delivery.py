@@ -207,9 +207,12 @@ class DeliveryService:
         failures = 0
         next_depth = 0.0
         try:
+            # Under load, take in batches (an eighth of the slots at least) rather than one
+            # take per finished attempt; an idle service takes as soon as work is due.
+            batch_size = max(1, self.concurrency // 8)
             while not self._closing:
                 free = self.concurrency - len(self._tasks)
-                if free <= 0:
+                if free <= 0 or (self._tasks and free < batch_size):
                     self._slot_freed.clear()
                     await self._slot_freed.wait()
                     continue
