@@ -48,7 +48,7 @@ _log = get_logger("netweave.access")
 
 
 class _BodyTooLarge(Exception):
-    pass
+    """A streamed request body went past ``max_body_bytes``."""
 
 
 class RequestContextMiddleware:

@@ -16,6 +16,7 @@ Reachability (``NETWEAVE_CALLBACK_VERIFY``, on by default, as O2-IMS and SOL013 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -122,10 +123,8 @@ def _host_of(callback: str) -> str:
 
 
 async def _resolve(host: str) -> list[IPAddress]:
-    try:
+    with contextlib.suppress(ValueError):  # a literal address needs no resolving
         return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)

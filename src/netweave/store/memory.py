@@ -25,6 +25,7 @@ event that every change sets, or until the next due time or visibility deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
@@ -142,11 +143,9 @@ class InMemoryStore:
             if next_change is not None:
                 pause = min(pause, max(next_change - self._clock(), _MIN_PAUSE))
             changed = self._changed
-            try:
+            with contextlib.suppress(TimeoutError):  # woken or timed out: look again
                 async with asyncio.timeout(pause):
                     await changed.wait()
-            except TimeoutError:
-                pass
 
     async def complete(self, delivery: Delivery) -> None:
         queue = self._release(delivery)

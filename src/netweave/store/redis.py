@@ -38,6 +38,7 @@ Failures
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import time
@@ -278,11 +279,9 @@ class RedisStore:
             pause = min(remaining, self._poll_interval)
             if next_change is not None:
                 pause = min(pause, max(next_change - self._clock(), _MIN_PAUSE))
-            try:
+            with contextlib.suppress(TimeoutError):  # woken or timed out: look again
                 async with asyncio.timeout(pause):
                     await changed.wait()
-            except TimeoutError:
-                pass
 
     @_guarded
     async def _take_once(self, worker: str, limit: int) -> tuple[list[Delivery], float | None]:
