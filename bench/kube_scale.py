@@ -30,7 +30,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.kubeapi import KubeAPIServer, build_kube_apiserver, running_kube_apiserver  # noqa: E402
+from tests.kubeapi import (  # noqa: E402
+    MACHINESET_CRD,
+    KubeAPIServer,
+    build_kube_apiserver,
+    running_kube_apiserver,
+)
 
 from bench.run import free_port, wrk  # noqa: E402
 from netweave.adapters.kubernetes import mapping  # noqa: E402
@@ -38,36 +43,6 @@ from netweave.models.ids import default_ocloud_id  # noqa: E402
 
 INV = "/o2ims-infrastructureInventory/v1"
 NAMESPACE = "default"
-CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "machinesets.cluster.x-k8s.io"},
-    "spec": {
-        "group": "cluster.x-k8s.io",
-        "scope": "Namespaced",
-        "names": {"plural": "machinesets", "singular": "machineset", "kind": "MachineSet"},
-        "versions": [
-            {
-                "name": "v1beta1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-                "subresources": {
-                    "status": {},
-                    "scale": {
-                        "specReplicasPath": ".spec.replicas",
-                        "statusReplicasPath": ".status.replicas",
-                    },
-                },
-            }
-        ],
-    },
-}
 
 
 def machineset(index: int, replicas: int) -> dict[str, object]:
@@ -123,7 +98,7 @@ def node(index: int, owner: str | None) -> dict[str, object]:
 
 def install_machineset_crd(api: KubeAPIServer) -> None:
     with api.client() as admin:
-        admin.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=CRD)
+        admin.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=MACHINESET_CRD)
         deadline = time.monotonic() + 30
         while admin.get("/apis/cluster.x-k8s.io/v1beta1").status_code != 200:
             if time.monotonic() > deadline:

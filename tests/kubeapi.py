@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -153,3 +154,59 @@ def running_kube_apiserver(workdir: Path) -> Iterator[KubeAPIServer]:
         yield KubeAPIServer.from_workdir(workdir)
     finally:
         _run_script("stop", str(workdir))
+
+
+#: The cluster-api MachineSet CRD (v1beta1, with the scale subresource), for tests and
+#: benchmarks that need the API a cluster-api management cluster serves.
+MACHINESET_CRD_NAME = "machinesets.cluster.x-k8s.io"
+MACHINESET_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": MACHINESET_CRD_NAME},
+    "spec": {
+        "group": "cluster.x-k8s.io",
+        "scope": "Namespaced",
+        "names": {
+            "kind": "MachineSet",
+            "listKind": "MachineSetList",
+            "plural": "machinesets",
+            "singular": "machineset",
+            "shortNames": ["ms"],
+        },
+        "versions": [
+            {
+                "name": "v1beta1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": True,
+                                "properties": {"replicas": {"type": "integer", "format": "int32"}},
+                            },
+                            "status": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": True,
+                                "properties": {
+                                    "replicas": {"type": "integer", "format": "int32"},
+                                    "selector": {"type": "string"},
+                                },
+                            },
+                        },
+                    }
+                },
+                "subresources": {
+                    "status": {},
+                    "scale": {
+                        "specReplicasPath": ".spec.replicas",
+                        "statusReplicasPath": ".status.replicas",
+                        "labelSelectorPath": ".status.selector",
+                    },
+                },
+            }
+        ],
+    },
+}

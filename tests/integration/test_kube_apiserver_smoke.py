@@ -17,7 +17,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from tests.kubeapi import KubeAPIServer, build_kube_apiserver, running_kube_apiserver
+from tests.kubeapi import (
+    MACHINESET_CRD,
+    KubeAPIServer,
+    build_kube_apiserver,
+    running_kube_apiserver,
+)
+from tests.kubeapi import MACHINESET_CRD_NAME as CRD_NAME
 
 # The first test also pays for the session fixture: a cold build of kube-apiserver takes minutes.
 pytestmark = pytest.mark.timeout(1800)
@@ -100,60 +106,6 @@ def test_storage_class(kube: httpx.Client) -> None:
     got = kube.get("/apis/storage.k8s.io/v1/storageclasses/smoke-standard")
     assert got.status_code == 200
     assert got.json()["provisioner"] == "kubernetes.io/no-provisioner"
-
-
-CRD_NAME = "machinesets.cluster.x-k8s.io"
-MACHINESET_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": CRD_NAME},
-    "spec": {
-        "group": "cluster.x-k8s.io",
-        "scope": "Namespaced",
-        "names": {
-            "kind": "MachineSet",
-            "listKind": "MachineSetList",
-            "plural": "machinesets",
-            "singular": "machineset",
-            "shortNames": ["ms"],
-        },
-        "versions": [
-            {
-                "name": "v1beta1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {
-                                "type": "object",
-                                "x-kubernetes-preserve-unknown-fields": True,
-                                "properties": {"replicas": {"type": "integer", "format": "int32"}},
-                            },
-                            "status": {
-                                "type": "object",
-                                "x-kubernetes-preserve-unknown-fields": True,
-                                "properties": {
-                                    "replicas": {"type": "integer", "format": "int32"},
-                                    "selector": {"type": "string"},
-                                },
-                            },
-                        },
-                    }
-                },
-                "subresources": {
-                    "status": {},
-                    "scale": {
-                        "specReplicasPath": ".spec.replicas",
-                        "statusReplicasPath": ".status.replicas",
-                        "labelSelectorPath": ".status.selector",
-                    },
-                },
-            }
-        ],
-    },
-}
 
 
 def test_machineset_crd_with_scale_subresource(kube: httpx.Client) -> None:

@@ -21,6 +21,7 @@ import httpx
 import pytest
 import yaml
 from tests.api.spec_shapes import assert_shape
+from tests.kubeapi import MACHINESET_CRD as SHARED_CRD
 from tests.kubeapi import KubeAPIServer
 from tests.servers import RunningGateway, serve_gateway
 
@@ -457,55 +458,8 @@ def _asserted(value: T) -> T:
 # c. cluster-api MachineSets are pools -------------------------------------------------------
 
 MACHINESET_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "machinesets.cluster.x-k8s.io", "labels": {OWNED_LABEL: "true"}},
-    "spec": {
-        "group": "cluster.x-k8s.io",
-        "scope": "Namespaced",
-        "names": {
-            "kind": "MachineSet",
-            "listKind": "MachineSetList",
-            "plural": "machinesets",
-            "singular": "machineset",
-            "shortNames": ["ms"],
-        },
-        "versions": [
-            {
-                "name": "v1beta1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {
-                                "type": "object",
-                                "x-kubernetes-preserve-unknown-fields": True,
-                                "properties": {"replicas": {"type": "integer", "format": "int32"}},
-                            },
-                            "status": {
-                                "type": "object",
-                                "x-kubernetes-preserve-unknown-fields": True,
-                                "properties": {
-                                    "replicas": {"type": "integer", "format": "int32"},
-                                    "selector": {"type": "string"},
-                                },
-                            },
-                        },
-                    }
-                },
-                "subresources": {
-                    "status": {},
-                    "scale": {
-                        "specReplicasPath": ".spec.replicas",
-                        "statusReplicasPath": ".status.replicas",
-                        "labelSelectorPath": ".status.selector",
-                    },
-                },
-            }
-        ],
-    },
+    **SHARED_CRD,
+    "metadata": {"name": SHARED_CRD["metadata"]["name"], "labels": {OWNED_LABEL: "true"}},
 }
 CAPI_NAMESPACE = "netweave-capi"
 
