@@ -148,6 +148,14 @@ class Settings(BaseSettings):
     def _uuid(cls, value: str | None) -> str | None:
         return canonical_uuid(value, name="the value")
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        schemes = ("redis://", "rediss://", "redis+sentinel://", "unix://")
+        if value is not None and not value.get_secret_value().startswith(schemes):
+            raise ValueError("must be a redis://, rediss://, redis+sentinel:// or unix:// URL")
+        return value
+
     @field_validator("service_uri")
     @classmethod
     def _absolute_uri(cls, value: str | None) -> str | None:
@@ -275,11 +283,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def _one_line(exc: ValidationError) -> str:
     error = exc.errors()[0]
-    loc = ".".join(str(part) for part in error["loc"]) or "settings"
-    key = f"{ENV_PREFIX}{loc.upper()}" if loc != "settings" else loc
-    message = error["msg"]
+    loc = ".".join(str(part) for part in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown setting"
+    if not loc:  # a check across settings names its setting first: "kubeconfig: ..."
+        name, _, rest = message.partition(": ")
+        if name in Settings.model_fields and rest:
+            loc, message = name, rest
+    key = f"{ENV_PREFIX}{loc.upper()} ({loc})" if loc else "settings"
     more = len(exc.errors()) - 1
     suffix = f" (and {more} more)" if more else ""
-    return f"invalid configuration: {key} ({loc}): {message}{suffix}"
+    return f"invalid configuration: {key}: {message}{suffix}"

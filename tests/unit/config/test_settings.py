@@ -55,6 +55,8 @@ def test_yaml_file_with_environment_winning(
         ("NETWEAVE_OCLOUD_ID", "not-a-uuid", "NETWEAVE_OCLOUD_ID"),
         ("NETWEAVE_SERVICE_URI", "ftp://x", "NETWEAVE_SERVICE_URI"),
         ("NETWEAVE_PROT", "8080", "NETWEAVE_PROT"),
+        ("NETWEAVE_KUBECONFIG", "/nonexistent/kubeconfig", "NETWEAVE_KUBECONFIG"),
+        ("NETWEAVE_REDIS_URL", "", "NETWEAVE_REDIS_URL"),
     ],
 )
 def test_invalid_settings_fail_with_one_line_naming_the_key(
