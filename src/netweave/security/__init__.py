@@ -1,0 +1,1 @@
+"""Authentication and authorisation: TLS, tokens, principals and permissions."""

@@ -1,0 +1,53 @@
+"""Who is making a request: the :class:`Principal`.
+
+Modelled on starlette's ``(AuthCredentials(scopes), user)`` pair, folded into one
+immutable value: the authenticators (mTLS, bearer token) produce a principal, the
+permission checks in :mod:`netweave.security.rbac` consume it.  A request that carries
+no credentials is :data:`ANONYMOUS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+__all__ = ["ANONYMOUS", "AuthMethod", "Principal"]
+
+#: how a principal proved who it is
+AuthMethod = Literal["mtls", "token"]
+
+
+def _no_claims() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated (or anonymous) caller.
+
+    ``roles`` are netweave role names (see :mod:`netweave.security.rbac`), already mapped
+    from whatever the credential carried.  ``tenant`` is the tenant the principal belongs
+    to; ``None`` for platform-level principals.  ``auth`` records which mechanisms
+    vouched for it, empty for :data:`ANONYMOUS`.  ``claims`` keeps the raw token claims
+    (or certificate fields) for auditing; it takes no part in equality, hashing or
+    ``repr`` so that it never ends up in a log line by accident.
+    """
+
+    subject: str
+    tenant: str | None
+    roles: frozenset[str]
+    auth: frozenset[AuthMethod]
+    claims: Mapping[str, Any] = field(
+        default_factory=_no_claims, compare=False, hash=False, repr=False
+    )
+
+    @property
+    def is_authenticated(self) -> bool:
+        """True when at least one mechanism vouched for this principal."""
+        return bool(self.auth)
+
+
+#: the principal of a request that presented no credentials
+ANONYMOUS = Principal(subject="anonymous", tenant=None, roles=frozenset(), auth=frozenset())

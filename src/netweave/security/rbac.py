@@ -1,0 +1,207 @@
+"""Roles, permissions and the one table saying which permission each route needs.
+
+A permission is ``resource:verb`` (``resourcePools:read``, ``subscriptions:create``).
+Roles are fixed sets of permissions:
+
+* ``platform-admin`` (system): all permissions;
+* ``operator`` (system): every ``:read`` except ``audit:read``, and managing subscriptions;
+* ``viewer`` (system): every ``:read`` except ``audit:read``;
+* ``tenant-admin``: all permissions except managing tenants and role bindings;
+* ``tenant-operator``: as ``operator``;
+* ``tenant-viewer``: as ``viewer``.
+
+A tenant role grants its permissions only for actions in the principal's own tenant:
+``allowed(p, perm, tenant=t)`` asks whether ``p`` may do ``perm`` in tenant ``t``, where
+``t=None`` means platform scope (e.g. creating a tenant), which no tenant role reaches.
+Callers serving a tenant principal's list or get pass that principal's tenant and let
+the tenancy layer filter what it sees.
+
+Audit records are readable by admins only, and tenants and role bindings are managed by
+platform admins only (issue 5 §4, §6).
+
+:data:`ROUTE_PERMISSIONS` names, for every ``(method, path template)`` the application
+serves, the permission it needs or :data:`PUBLIC`; a test enumerates the application's
+routes against it.  Like starlette's ``requires()``, :func:`require` raises 401 for an
+anonymous principal and 403 for an authenticated one without the permission.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final, Literal, NewType, get_args
+
+from netweave.errors import ForbiddenError, UnauthenticatedError
+from netweave.security.principal import Principal
+
+__all__ = [
+    "ALL_PERMISSIONS",
+    "PUBLIC",
+    "RESOURCES",
+    "ROLES",
+    "ROLE_PERMISSIONS",
+    "ROUTE_PERMISSIONS",
+    "SYSTEM_ROLES",
+    "TENANT_ROLES",
+    "VERBS",
+    "Permission",
+    "Public",
+    "Resource",
+    "RoutePermission",
+    "Verb",
+    "allowed",
+    "permission",
+    "permission_for",
+    "require",
+]
+
+Resource = Literal[
+    "resourcePools",
+    "resources",
+    "resourceTypes",
+    "deploymentManagers",
+    "ocloud",
+    "subscriptions",
+    "alarms",
+    "tenants",
+    "roleBindings",
+    "audit",
+    "deliveries",
+]
+Verb = Literal["read", "create", "update", "delete"]
+RESOURCES: Final[tuple[Resource, ...]] = get_args(Resource)
+VERBS: Final[tuple[Verb, ...]] = get_args(Verb)
+
+#: ``resource:verb``; build one with :func:`permission`
+Permission = NewType("Permission", str)
+
+
+def permission(resource: Resource, verb: Verb) -> Permission:
+    """The permission to ``verb`` a ``resource``; refuses names outside the vocabulary."""
+    if resource not in RESOURCES or verb not in VERBS:
+        raise ValueError(f"unknown permission {resource}:{verb}")
+    return Permission(f"{resource}:{verb}")
+
+
+def _parse(text: str) -> Permission:
+    resource, _, verb = text.partition(":")
+    if resource not in RESOURCES or verb not in VERBS:
+        raise ValueError(f"unknown permission {text!r}")
+    return Permission(text)
+
+
+ALL_PERMISSIONS: Final = frozenset(permission(r, v) for r in RESOURCES for v in VERBS)
+_READ_ALL = frozenset(permission(r, "read") for r in RESOURCES) - {permission("audit", "read")}
+_MANAGE_SUBSCRIPTIONS = frozenset(
+    permission("subscriptions", v) for v in ("create", "update", "delete")
+)
+#: permissions only platform-scope roles hold: tenants and who may do what are the platform's
+_PLATFORM_ONLY = frozenset(
+    permission(r, v) for r in ("tenants", "roleBindings") for v in ("create", "update", "delete")
+)
+
+SYSTEM_ROLES: Final[dict[str, frozenset[Permission]]] = {
+    "platform-admin": ALL_PERMISSIONS,
+    "operator": _READ_ALL | _MANAGE_SUBSCRIPTIONS,
+    "viewer": _READ_ALL,
+}
+TENANT_ROLES: Final[dict[str, frozenset[Permission]]] = {
+    "tenant-admin": ALL_PERMISSIONS - _PLATFORM_ONLY,
+    "tenant-operator": _READ_ALL | _MANAGE_SUBSCRIPTIONS,
+    "tenant-viewer": _READ_ALL,
+}
+ROLE_PERMISSIONS: Final[dict[str, frozenset[Permission]]] = {**SYSTEM_ROLES, **TENANT_ROLES}
+ROLES: Final = frozenset(ROLE_PERMISSIONS)
+
+
+def allowed(principal: Principal, perm: Permission, *, tenant: str | None) -> bool:
+    """Whether ``principal`` may do ``perm`` in ``tenant`` (``None``: platform scope)."""
+    if not principal.is_authenticated:
+        return False
+    for role in principal.roles:
+        if perm in SYSTEM_ROLES.get(role, ()):
+            return True
+        if (
+            perm in TENANT_ROLES.get(role, ())
+            and principal.tenant is not None
+            and tenant == principal.tenant
+        ):
+            return True
+    return False
+
+
+def require(principal: Principal, perm: Permission, *, tenant: str | None = None) -> None:
+    """Raise 401 for an anonymous principal, 403 when ``perm`` in ``tenant`` is not allowed."""
+    if not principal.is_authenticated:
+        raise UnauthenticatedError(
+            "authentication required", headers={"WWW-Authenticate": 'Bearer realm="netweave"'}
+        )
+    if not allowed(principal, perm, tenant=tenant):
+        raise ForbiddenError(f"this operation requires the permission {perm}")
+
+
+class Public(enum.Enum):
+    """The marker of a route that needs no authentication."""
+
+    PUBLIC = "public"
+
+
+#: the permission of a route that anyone may call
+PUBLIC: Final = Public.PUBLIC
+RoutePermission = Permission | Literal[Public.PUBLIC]
+
+_INVENTORY = "/o2ims-infrastructureInventory"
+_INVENTORY_V1 = f"{_INVENTORY}/v1"
+_SUBSCRIPTIONS = f"{_INVENTORY_V1}/subscriptions"
+_DEAD_LETTERS = "/o2ims/v1/deliveries/dead"
+
+
+def _inventory_routes() -> dict[tuple[str, str], RoutePermission]:
+    collections: dict[str, Resource] = {
+        # the item path under /v1 (its list is the parent path) -> the resource read
+        "resourceTypes/{resourceTypeId}": "resourceTypes",
+        "resourcePools/{resourcePoolId}": "resourcePools",
+        "resourcePools/{resourcePoolId}/resources/{resourceId}": "resources",
+        "deploymentManagers/{deploymentManagerId}": "deploymentManagers",
+        # locations and sites describe the O-Cloud itself
+        "locations/{globalLocationId}": "ocloud",
+        "oCloudSites/{oCloudSiteId}": "ocloud",
+    }
+    routes: dict[tuple[str, str], RoutePermission] = {
+        ("GET", f"{_INVENTORY}/api_versions"): permission("ocloud", "read"),
+        ("GET", f"{_INVENTORY_V1}/api_versions"): permission("ocloud", "read"),
+        ("GET", _INVENTORY_V1): permission("ocloud", "read"),
+    }
+    for item_path, resource in collections.items():
+        list_path = item_path.rsplit("/", 1)[0]
+        routes[("GET", f"{_INVENTORY_V1}/{list_path}")] = permission(resource, "read")
+        routes[("GET", f"{_INVENTORY_V1}/{item_path}")] = permission(resource, "read")
+    return routes
+
+
+#: the permission each ``(method, path template)`` needs; HEAD is looked up as GET
+ROUTE_PERMISSIONS: Final[dict[tuple[str, str], RoutePermission]] = {
+    **_inventory_routes(),
+    ("GET", _SUBSCRIPTIONS): _parse("subscriptions:read"),
+    ("POST", _SUBSCRIPTIONS): _parse("subscriptions:create"),
+    ("GET", f"{_SUBSCRIPTIONS}/{{subscriptionId}}"): _parse("subscriptions:read"),
+    ("DELETE", f"{_SUBSCRIPTIONS}/{{subscriptionId}}"): _parse("subscriptions:delete"),
+    ("GET", _DEAD_LETTERS): _parse("deliveries:read"),
+    ("POST", f"{_DEAD_LETTERS}/{{deadLetterId}}/replay"): _parse("deliveries:update"),
+    # operations: probes and scraping must work without credentials
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    # the API description is the published O2-IMS contract, not tenant data
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/redoc"): PUBLIC,
+}
+
+
+def permission_for(method: str, path_template: str) -> RoutePermission:
+    """The permission a route needs; ``KeyError`` for a route with none declared."""
+    method = method.upper()
+    if method == "HEAD":
+        method = "GET"
+    return ROUTE_PERMISSIONS[(method, path_template)]
