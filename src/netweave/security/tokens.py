@@ -22,6 +22,7 @@ JSON documents).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import re
@@ -155,11 +156,9 @@ def _check_jwks_url(url: str) -> None:
     if parts.scheme == "http" and parts.hostname is not None:
         if parts.hostname == "localhost":
             return
-        try:
+        with contextlib.suppress(ValueError):  # a host name, not an address
             if ipaddress.ip_address(parts.hostname).is_loopback:
                 return
-        except ValueError:
-            pass
     raise ValueError("jwks_url must be https (plain http is accepted on loopback only)")
 
 
