@@ -13,6 +13,7 @@ import orjson
 import pytest
 from tests.api.spec_shapes import assert_shape
 from tests.servers import RunningGateway, serve_gateway
+from tests.waiting import eventually
 from tests.webhooks import Receiver, Reply, running_receiver
 
 from netweave.notifications import signing
@@ -55,16 +56,6 @@ def churn(gateway: RunningGateway, steps: int = 1) -> None:
             adapter.apply_churn_step()
 
     asyncio.run_coroutine_threadsafe(step(), loop).result(timeout=10)
-
-
-def eventually(check, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def subscribe(client: httpx.Client, callback: str, **extra: Any) -> dict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import pytest
 from tests.kubeapi import KubeAPIServer
 from tests.redisserver import RedisServer, redis_server
 from tests.servers import GatewayProcess, gateway_processes
+from tests.waiting import eventually
 from tests.webhooks import Receiver, Reply, running_receiver
 
 pytestmark = pytest.mark.timeout(600)
@@ -54,16 +55,6 @@ def replica_settings(kube: KubeAPIServer, redis: RedisServer, **extra: str) -> d
     }
 
 
-def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
 def create_node(admin: httpx.Client, name: str) -> None:
     node = {
         "apiVersion": "v1",
@@ -94,7 +85,7 @@ def emitter(replicas: list[GatewayProcess]) -> GatewayProcess:
                 return replica
         return None
 
-    found: GatewayProcess = eventually(holder)
+    found: GatewayProcess = eventually(holder, timeout=30)
     return found
 
 
@@ -127,7 +118,7 @@ def test_three_replicas_share_subscriptions_and_survive_a_killed_emitter(
             assert created in listed
         for index in range(5):
             create_node(kube_admin, f"before-{index}")
-        eventually(lambda: len(created_names(receiver, path)) == 5)
+        eventually(lambda: len(created_names(receiver, path)) == 5, timeout=30)
         time.sleep(1.0)  # room for duplicates to show up if there were any
         assert all(count == 1 for count in created_names(receiver, path).values())
 
