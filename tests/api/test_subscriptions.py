@@ -319,3 +319,25 @@ def test_dead_letters_are_listed_and_replayed(
     assert receiver.received(path)[-1].status == 204
     assert_problem(client.post("/o2ims/v1/deliveries/dead/nope/replay"), 404)
     client.delete(f"{SUBS}/{created['subscriptionId']}")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "status"),
+    [
+        ("GET", "/o2ims/v1/deliveries/dead", {"limit": "abc"}, 400),
+        ("GET", "/o2ims/v1/deliveries/dead", {"limit": "0"}, 400),
+        ("GET", "/o2ims/v1/deliveries/dead", {"limit": "100000"}, 400),
+        ("GET", SUBS, {"filter": "(eq,nosuch,1)"}, 400),
+        ("GET", SUBS, {"fields": "nosuch"}, 400),
+        ("GET", SUBS, {"nextpage_opaque_marker": "forged"}, 400),
+        ("GET", f"{SUBS}/{uuid.uuid4()}", {"fields": "nosuch"}, 404),
+        ("DELETE", "/o2ims/v1/deliveries/dead", {}, 405),
+        ("GET", "/o2ims/v1/deliveries/dead/x/replay", {}, 405),
+    ],
+)
+def test_bad_queries_on_subscription_and_delivery_routes(
+    client: httpx.Client, method: str, path: str, params: dict, status: int
+) -> None:
+    before = listed_ids(client)
+    assert_problem(client.request(method, path, params=params), status)
+    assert listed_ids(client) == before
