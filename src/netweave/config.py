@@ -8,6 +8,7 @@ validation failure into :class:`ConfigError` with one line naming the bad key.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import socket
@@ -143,6 +144,87 @@ class Settings(BaseSettings):
         "headers are believed; empty = none (the headers are ignored).",
     )
 
+    # Security (docs/security.md) ----------------------------------------------------
+    insecure: bool = Field(
+        default=False,
+        description="Allow serving a non-loopback address with no authentication configured.",
+    )
+    tls_cert_file: Path | None = Field(
+        default=None, description="PEM certificate (chain) the gateway serves HTTPS with."
+    )
+    tls_key_file: Path | None = Field(default=None, description="PEM private key of it.")
+    tls_client_ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle client certificates must chain to (mTLS)."
+    )
+    tls_client_cert_mode: Literal["none", "optional", "required"] = Field(
+        default="none",
+        description="Client certificates: not asked for, verified when sent, or required.",
+    )
+    tls_reload_interval: float = Field(
+        default=10.0, ge=0, description="Seconds between checks of the TLS files; 0 = never."
+    )
+    auth_mode: Literal["auto", "mtls", "token", "any", "both"] = Field(
+        default="auto",
+        description="Which credentials authenticate a request: a client certificate, a "
+        "bearer token, either, or both; auto = whatever is configured (either when both).",
+    )
+    token_issuer: str | None = Field(default=None, description="Required JWT iss claim.")
+    token_audience: str | None = Field(
+        default=None, description="Comma-separated accepted JWT aud values."
+    )
+    token_jwks_url: str | None = Field(
+        default=None, description="JWKS URL of the token issuer (https, or http on loopback)."
+    )
+    token_key_files: str = Field(
+        default="", description="Comma-separated PEM public keys, certificates or JWKS files."
+    )
+    token_algorithms: str = Field(
+        default="RS256,ES256,PS256,EdDSA",
+        description="Comma-separated accepted JWT algorithms (asymmetric only).",
+    )
+    token_leeway: float = Field(default=30.0, ge=0, le=600, description="Clock skew, seconds.")
+    token_tenant_claim: str = Field(default="tenant", min_length=1)
+    token_roles_claim: str = Field(default="roles", min_length=1)
+    token_scope_claim: str = Field(default="scope", min_length=1)
+    token_role_map: dict[str, str] = Field(
+        default_factory=lambda: {
+            "o2ims-admin": "platform-admin",
+            "o2ims-reader": "viewer",
+            "o2ims-subscriber": "operator",
+        },
+        description="Token role (or role:<name> scope) to netweave role.",
+    )
+    tenancy_file: Path | None = Field(
+        default=None,
+        description="YAML of tenants, users and role bindings loaded into the store at start.",
+    )
+    tenant_label: str = Field(
+        default="o2ims.netweave.io/tenant",
+        min_length=1,
+        description="Label (or annotation) naming the tenant owning a pool's backend object.",
+    )
+    shared_label: str = Field(
+        default="o2ims.netweave.io/shared",
+        min_length=1,
+        description="Label (or annotation) that, set to true, shares an untenanted pool.",
+    )
+    simulated_pool_owners: dict[str, str] = Field(
+        default_factory=dict,
+        description="Simulated backend: pool name to owning tenant id, or 'shared'.",
+    )
+    default_rate_limit: float = Field(
+        default=0.0,
+        ge=0,
+        description="Requests per second per tenant when the tenant sets none; 0 = unlimited.",
+    )
+    default_rate_burst: int = Field(default=0, ge=0, description="Bucket size; 0 = one second.")
+    audit_retention: float = Field(
+        default=30 * 86400.0, gt=0, description="Seconds audit records are kept in the store."
+    )
+    security_headers: bool = Field(
+        default=True, description="Send HSTS (with TLS), nosniff, frame and cache headers."
+    )
+
     @field_validator("ocloud_id", "global_cloud_id")
     @classmethod
     def _uuid(cls, value: str | None) -> str | None:
@@ -176,6 +258,35 @@ class Settings(BaseSettings):
             raise ValueError(f"kubeconfig: {self.kubeconfig} is not a file")
         if self.paging_secret_file is not None and not self.paging_secret_file.is_file():
             raise ValueError(f"paging_secret_file: {self.paging_secret_file} is not a file")
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file", "tenancy_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: {path} is not a file")
+        for raw in self.token_key_files.split(","):
+            if raw.strip() and not Path(raw.strip()).is_file():
+                raise ValueError(f"token_key_files: {raw.strip()} is not a file")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file: the certificate and the key go together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file: client certificates need TLS (tls_cert_file)")
+        if (self.tls_client_cert_mode == "none") != (self.tls_client_ca_file is None):
+            raise ValueError(
+                "tls_client_cert_mode: set it to optional or required together with "
+                "tls_client_ca_file, and to none without it"
+            )
+        if (self.token_issuer is None) != (self.token_audience is None):
+            raise ValueError("token_issuer: the issuer and the audience go together")
+        if self.token_issuer is not None and not (
+            self.token_jwks_url or self.token_key_files.strip()
+        ):
+            raise ValueError("token_issuer: tokens need token_jwks_url or token_key_files")
+        mode = self.effective_auth_mode
+        if mode in ("mtls", "any", "both") and self.tls_client_ca_file is None:
+            if self.auth_mode != "auto":
+                raise ValueError(f"auth_mode: {mode} needs tls_client_ca_file")
+        if mode in ("token", "any", "both") and self.token_issuer is None:
+            if self.auth_mode != "auto":
+                raise ValueError(f"auth_mode: {mode} needs token_issuer")
         return self
 
     # Derived values -------------------------------------------------------------------
@@ -194,6 +305,31 @@ class Settings(BaseSettings):
             return self.service_uri
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def effective_auth_mode(self) -> Literal["open", "mtls", "token", "any", "both"]:
+        """How requests are authenticated; ``open`` when nothing is configured."""
+        if self.auth_mode != "auto":
+            return self.auth_mode
+        mtls = self.tls_client_ca_file is not None
+        token = self.token_issuer is not None
+        if mtls and token:
+            return "any"
+        if mtls:
+            return "mtls"
+        if token:
+            return "token"
+        return "open"
+
+    @property
+    def is_loopback(self) -> bool:
+        """Whether the listening address only accepts connections from this machine."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
 
     @property
     def effective_replica_id(self) -> str:

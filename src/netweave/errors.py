@@ -13,6 +13,7 @@ Everything the gateway reports to a client is an :class:`O2Error`; one handler i
     ├── ConflictError              409
     ├── PayloadTooLargeError       413
     ├── UnsupportedMediaTypeError  415
+    ├── TooManyRequestsError       429  carries ``Retry-After``
     ├── InternalError              500  never carries internals in its detail
     ├── NotSupportedError          501
     ├── BackendError               502
@@ -38,6 +39,7 @@ __all__ = [
     "NotSupportedError",
     "O2Error",
     "PayloadTooLargeError",
+    "TooManyRequestsError",
     "UnauthenticatedError",
     "UnsupportedMediaTypeError",
 ]
@@ -120,6 +122,17 @@ class PayloadTooLargeError(O2Error):
 class UnsupportedMediaTypeError(O2Error):
     status = 415
     title = "Unsupported Media Type"
+
+
+class TooManyRequestsError(O2Error):
+    """A rate limit or quota was hit; ``retry_after`` says when to try again (seconds)."""
+
+    status = 429
+    title = "Too Many Requests"
+
+    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+        self.retry_after = max(1, retry_after)
 
 
 class InternalError(O2Error):

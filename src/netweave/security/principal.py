@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-__all__ = ["ANONYMOUS", "AuthMethod", "Principal"]
+__all__ = ["ANONYMOUS", "OPEN", "AuthMethod", "Principal"]
 
 #: how a principal proved who it is
-AuthMethod = Literal["mtls", "token"]
+AuthMethod = Literal["mtls", "token", "open"]
 
 
 def _no_claims() -> Mapping[str, Any]:
@@ -51,3 +51,9 @@ class Principal:
 
 #: the principal of a request that presented no credentials
 ANONYMOUS = Principal(subject="anonymous", tenant=None, roles=frozenset(), auth=frozenset())
+
+#: the principal of every request to a gateway running open (no authentication
+#: configured, loopback or ``NETWEAVE_INSECURE=true``): a platform administrator
+OPEN = Principal(
+    subject="anonymous", tenant=None, roles=frozenset({"platform-admin"}), auth=frozenset({"open"})
+)
