@@ -27,6 +27,7 @@ def build_adapter(settings: Settings) -> InfrastructureAdapter:
             ocloud_id=settings.effective_ocloud_id,
             churn_interval=settings.simulated_churn_interval,
             seed=settings.simulated_seed,
+            pool_owners=settings.simulated_pool_owners,
         )
     if settings.backend == "kubernetes":
         from lightkube.core.exceptions import ConfigError as KubeConfigError
@@ -42,6 +43,8 @@ def build_adapter(settings: Settings) -> InfrastructureAdapter:
                 pool_label=settings.pool_label,
                 global_location_id=settings.global_location_id,
                 location=settings.location,
+                tenant_label=settings.tenant_label,
+                shared_label=settings.shared_label,
             )
         except (KubeConfigError, ValueError, OSError) as exc:
             raise ConfigError(

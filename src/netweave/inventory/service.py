@@ -8,6 +8,7 @@ signed markers, the rendered-page cache, 404s and 503s) lives here.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import orjson
 
@@ -26,6 +27,7 @@ from netweave.query.listing import (
     render_page,
     selection_for,
 )
+from netweave.security.visibility import TenantVisibility
 
 __all__ = ["FieldSelectionParams", "InventoryService", "ListQuery", "RenderedPage"]
 
@@ -49,8 +51,10 @@ class InventoryService:
         page_size: int,
         metrics: Metrics | None = None,
         cache_size: int = 512,
+        visibility: TenantVisibility | None = None,
     ) -> None:
         self._view = view
+        self._visibility = visibility or TenantVisibility(view)
         self._ocloud = ocloud
         self._ocloud_wire: JsonObject = ocloud.model_dump(mode="json", by_alias=True)
         self._ocloud_raw = orjson.dumps(self._ocloud_wire)
@@ -61,7 +65,7 @@ class InventoryService:
             kind: schema_of(model) for kind, model in MODEL_OF_KIND.items()
         }
         self._ocloud_schema = schema_of(OCloudInfo)
-        self._cache: OrderedDict[tuple[object, ...], tuple[int, PageBody]] = OrderedDict()
+        self._cache: OrderedDict[tuple[object, ...], tuple[object, PageBody]] = OrderedDict()
         self._cache_size = cache_size
         self._cache_counters = (
             {result: metrics.cache_lookups.labels(result) for result in ("hit", "miss")}
@@ -82,15 +86,24 @@ class InventoryService:
     # Lists -----------------------------------------------------------------------------
 
     def list(
-        self, kind: ObjectKind, query: ListQuery, *, parent: tuple[ObjectKind, str] | None = None
+        self,
+        kind: ObjectKind,
+        query: ListQuery,
+        *,
+        parent: tuple[ObjectKind, str] | None = None,
+        tenant: str | None = None,
     ) -> RenderedPage:
+        """One page of ``kind`` (under ``parent``) as a principal of ``tenant`` sees it."""
         self._require_ready()
         parent_id = None
         if parent is not None:
             parent_kind, parent_id = parent
-            self._entry(parent_kind, parent_id)
-        generation = self._view.generation(kind)
-        key = (kind, parent_id, query)
+            self._entry(parent_kind, parent_id, tenant)
+        generation: object = self._view.generation(kind)
+        if tenant is not None and kind is ObjectKind.RESOURCE:
+            # what a tenant sees of resources changes with the pools' ownership too
+            generation = (generation, self._view.generation(ObjectKind.RESOURCE_POOL))
+        key = (kind, parent_id, query, tenant)
         # Pages after a marker are not cached: the marker must be verified every time.
         cached = self._cache.get(key) if query.marker is None else None
         if cached is not None and cached[0] == generation:
@@ -99,16 +112,22 @@ class InventoryService:
             body = cached[1]
         else:
             self._count_cache("miss")
-            body = self._render(kind, query, parent_id)
+            body = self._render(kind, query, parent_id, tenant)
             if query.marker is None:
                 self._cache[key] = (generation, body)
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return finish_page(body, markers=self._markers, scope=query.scope(kind.value, parent_id))
 
-    def _render(self, kind: ObjectKind, query: ListQuery, parent_id: str | None) -> PageBody:
+    def _render(
+        self, kind: ObjectKind, query: ListQuery, parent_id: str | None, tenant: str | None
+    ) -> PageBody:
+        entries: Sequence[Entry] = self._view.entries(kind, parent=parent_id)
+        if tenant is not None:
+            sees = self._visibility.sees
+            entries = [e for e in entries if sees(tenant, kind, e.model)]
         return render_page(
-            self._view.entries(kind, parent=parent_id),
+            entries,
             query,
             schema=self._schemas[kind],
             markers=self._markers,
@@ -125,20 +144,22 @@ class InventoryService:
         selection: FieldSelectionParams,
         *,
         parent: tuple[ObjectKind, str] | None = None,
+        tenant: str | None = None,
     ) -> bytes:
+        """One object as a principal of ``tenant`` sees it: hidden ones do not exist."""
         self._require_ready()
         if parent is not None:
-            self._entry(*parent)
-        entry = self._entry(kind, object_id)
+            self._entry(*parent, tenant)
+        entry = self._entry(kind, object_id, tenant)
         if parent is not None and entry.parent_id != parent[1]:
             raise NotFoundError(
                 f"{_NOUN[kind]} {object_id} is not in {_NOUN[parent[0]]} {parent[1]}"
             )
         return render_one(entry, selection, self._schemas[kind])
 
-    def _entry(self, kind: ObjectKind, object_id: str) -> Entry:
+    def _entry(self, kind: ObjectKind, object_id: str, tenant: str | None = None) -> Entry:
         entry = self._view.get(kind, object_id)
-        if entry is None:
+        if entry is None or not self._visibility.sees(tenant, kind, entry.model):
             raise NotFoundError(f"{_NOUN[kind]} {object_id} does not exist")
         return entry
 

@@ -71,6 +71,8 @@ class KubernetesAdapter:
         pool_label: str = m.DEFAULT_POOL_LABEL,
         global_location_id: str = "unknown",
         location: str | None = None,
+        tenant_label: str = m.DEFAULT_TENANT_LABEL,
+        shared_label: str = m.DEFAULT_SHARED_LABEL,
         coalesce: float = 0.02,
         sync_timeout: float = 30.0,
     ) -> None:
@@ -82,6 +84,8 @@ class KubernetesAdapter:
             pool_label=pool_label,
             global_location_id=global_location_id,
             location=location,
+            tenant_label=tenant_label,
+            shared_label=shared_label,
         )
         self._coalesce = coalesce
         self._sync_timeout = sync_timeout

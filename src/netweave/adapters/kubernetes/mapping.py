@@ -53,6 +53,7 @@ from typing import Any, Final, Literal, NamedTuple
 
 from netweave.models.ids import stable_id
 from netweave.models.inventory import DeploymentManager, Resource, ResourcePool, ResourceType
+from netweave.models.ownership import SHARED, Ownership, ownership_fields
 
 __all__ = [
     "DEFAULT_POOL_LABEL",
@@ -84,6 +85,10 @@ JsonMap = Mapping[str, Any]
 ResourceKind = Literal["UNDEFINED", "PHYSICAL", "LOGICAL"]
 
 DEFAULT_POOL_LABEL: Final = "o2ims.oran.org/resource-pool"
+DEFAULT_TENANT_LABEL: Final = "o2ims.netweave.io/tenant"
+DEFAULT_SHARED_LABEL: Final = "o2ims.netweave.io/shared"
+#: what a tenant id looks like (a DNS label); other owner values are ignored
+_TENANT_ID = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 DESCRIPTION_ANNOTATION: Final = "o2ims.oran.org/description"
 UNKNOWN: Final = "unknown"
 
@@ -146,6 +151,10 @@ class MappingContext:
     global_location_id: str = UNKNOWN
     #: the configured location of pools that have no topology of their own
     location: str | None = None
+    #: label (or annotation) naming the tenant that owns a pool's backend object
+    tenant_label: str = DEFAULT_TENANT_LABEL
+    #: label (or annotation) that, set to ``true``, shares an untenanted pool
+    shared_label: str = DEFAULT_SHARED_LABEL
 
 
 # --------------------------------------------------------------------------- quantities
@@ -533,6 +542,8 @@ def resource_pool_for_machineset(machineset: JsonMap, ctx: MappingContext) -> Re
         extensions["kubernetesVersion"] = version
     if deployment := _owner_name(machineset, "MachineDeployment"):
         extensions["machineDeployment"] = deployment
+    owner, shared = object_ownership(machineset, ctx)
+    extensions.update(ownership_fields(owner, shared=shared))
     description = _annotations(machineset).get(DESCRIPTION_ANNOTATION) or (
         f"Cluster API MachineSet {namespace}/{name} of cluster {cluster or ctx.cluster_name}"
     )
@@ -545,6 +556,20 @@ def resource_pool_for_machineset(machineset: JsonMap, ctx: MappingContext) -> Re
         location=failure_domain or _first_label(template_labels, _ZONE_LABELS) or ctx.location,
         extensions=extensions,
     )
+
+
+def object_ownership(obj: JsonMap, ctx: MappingContext) -> Ownership:
+    """The tenant owning ``obj`` (its tenant label, else annotation) or whether it is shared.
+
+    A value that is not a tenant id (or is the reserved word ``shared``) is ignored, so
+    the object stays untenanted: hidden from every tenant, which is the safe side.
+    """
+    labels, annotations = _labels(obj), _annotations(obj)
+    tenant = labels.get(ctx.tenant_label) or annotations.get(ctx.tenant_label) or ""
+    if tenant and tenant != SHARED and _TENANT_ID.fullmatch(tenant):
+        return tenant, False
+    shared = labels.get(ctx.shared_label) or annotations.get(ctx.shared_label) or ""
+    return None, shared.strip().lower() == "true"
 
 
 def _owner_name(obj: JsonMap, kind: str) -> str:
@@ -580,6 +605,11 @@ def resource_pool_for_label(
     extensions["zones"] = _sorted_unique(_first_label(lab, _ZONE_LABELS) for lab in labels)
     extensions["regions"] = _sorted_unique(_first_label(lab, _REGION_LABELS) for lab in labels)
     extensions["nodeCount"] = len(nodes)
+    # a label pool is owned when all its nodes name the same owner
+    owners = {object_ownership(node, ctx) for node in nodes}
+    if len(owners) == 1:
+        owner, shared = owners.pop()
+        extensions.update(ownership_fields(owner, shared=shared))
     return ResourcePool(
         resource_pool_id=label_pool_id(None if is_default else name, ctx),
         name=name,

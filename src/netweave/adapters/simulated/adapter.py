@@ -23,7 +23,7 @@ import asyncio
 import enum
 import logging
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import ClassVar
 
 from netweave.adapters.base import Capability, InventoryEvent, WatchItem
@@ -73,6 +73,7 @@ class SimulatedAdapter:
         churn_interval: float = 0.0,
         seed: int = 0,
         max_pending_events: int = 10_000,
+        pool_owners: Mapping[str, str] | None = None,
     ) -> None:
         try:
             ocloud_id = str(uuid.UUID(ocloud_id))
@@ -82,7 +83,7 @@ class SimulatedAdapter:
             raise ValueError(f"churn_interval must not be negative, got {churn_interval}")
         if max_pending_events < 1:
             raise ValueError(f"max_pending_events must be positive, got {max_pending_events}")
-        self._cloud = SimulatedOCloud(ocloud_id, seed=seed)
+        self._cloud = SimulatedOCloud(ocloud_id, seed=seed, pool_owners=pool_owners)
         self._churn_interval = churn_interval
         self._max_pending = max_pending_events
         self._watchers: list[_Watcher] = []

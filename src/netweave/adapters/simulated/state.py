@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from netweave.adapters.base import EventType, InventoryEvent, InventorySnapshot
 from netweave.adapters.simulated.catalog import POOLS, PoolSpec
@@ -48,8 +48,10 @@ _Action = Callable[[], list[InventoryEvent]]
 class SimulatedOCloud:
     """The mutable inventory of one simulated O-Cloud."""
 
-    def __init__(self, ocloud_id: str, *, seed: int = 0) -> None:
-        topology = build_topology(ocloud_id, seed)
+    def __init__(
+        self, ocloud_id: str, *, seed: int = 0, pool_owners: Mapping[str, str] | None = None
+    ) -> None:
+        topology = build_topology(ocloud_id, seed, pool_owners)
         self._ocloud_id = ocloud_id
         self._seed = seed
         self._rng = random.Random(f"netweave-simulated:{seed}:churn")

@@ -12,7 +12,7 @@ node parts, three storage classes) and one deployment manager, the Kubernetes cl
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from netweave.adapters.simulated.catalog import (
@@ -45,6 +45,7 @@ from netweave.models.inventory import (
     ResourcePool,
     ResourceType,
 )
+from netweave.models.ownership import ownership_fields
 
 __all__ = [
     "NodePlacement",
@@ -90,8 +91,15 @@ class Topology:
         }
 
 
-def build_topology(ocloud_id: str, seed: int = 0) -> Topology:
-    """The simulated O-Cloud ``ocloud_id`` (a UUID string) as it is at start."""
+def build_topology(
+    ocloud_id: str, seed: int = 0, pool_owners: Mapping[str, str] | None = None
+) -> Topology:
+    """The simulated O-Cloud ``ocloud_id`` (a UUID string) as it is at start.
+
+    ``pool_owners`` maps pool names to the tenant owning them, or to ``shared``; the
+    simulated equivalent of the tenant label on a backend object.
+    """
+    owners = dict(pool_owners or {})
     nodes = tuple(
         build_node(ocloud_id, seed=seed, pool=p.pool, slot=p.slot, key=p.key)
         for p in initial_placements()
@@ -101,7 +109,7 @@ def build_topology(ocloud_id: str, seed: int = 0) -> Topology:
         seed=seed,
         locations=tuple(_location(ocloud_id, site) for site in SITES),
         sites=tuple(_site(ocloud_id, site) for site in SITES),
-        pools=tuple(_pool(ocloud_id, pool) for pool in POOLS),
+        pools=tuple(_pool(ocloud_id, pool, owners.get(pool.name)) for pool in POOLS),
         resource_types=_resource_types(ocloud_id),
         nodes=nodes,
         deployment_manager=build_deployment_manager(ocloud_id, nodes),
@@ -174,8 +182,9 @@ def _site(ocloud_id: str, site: SiteSpec) -> OCloudSiteInfo:
     )
 
 
-def _pool(ocloud_id: str, pool: PoolSpec) -> ResourcePool:
+def _pool(ocloud_id: str, pool: PoolSpec, owner: str | None = None) -> ResourcePool:
     site = SITE_BY_CODE[pool.site]
+    ownership = ownership_fields(owner)
     return ResourcePool(
         resource_pool_id=pool_id(ocloud_id, pool.name),
         name=pool.name,
@@ -192,6 +201,7 @@ def _pool(ocloud_id: str, pool: PoolSpec) -> ResourcePool:
             "role": pool.role,
             "resourceTypeId": resource_type_id(ocloud_id, pool.hardware),
             "nodeSelector": {"o2ims.oran.org/resource-pool": pool.name},
+            **ownership,
         },
     )
 
