@@ -398,14 +398,15 @@ async def test_jwks_is_cached_for_its_ttl(
     clock: FakeClock,
     rsa_key: rsa.RSAPrivateKey,
 ) -> None:
-    for _ in range(5):
-        await validator.principal(bearer(token(rsa_key)))
+    # distinct tokens (jti): a verified token answered from the token cache needs no keys
+    for n in range(5):
+        await validator.principal(bearer(token(rsa_key, jti=f"t{n}")))
     assert jwks_server.fetches == 1
     clock.advance(299)
-    await validator.principal(bearer(token(rsa_key)))
+    await validator.principal(bearer(token(rsa_key, jti="t5")))
     assert jwks_server.fetches == 1
     clock.advance(2)
-    await validator.principal(bearer(token(rsa_key)))
+    await validator.principal(bearer(token(rsa_key, jti="t6")))
     assert jwks_server.fetches == 2
 
 
@@ -470,13 +471,13 @@ async def test_failed_refresh_keeps_the_keys_held(
     clock: FakeClock,
     rsa_key: rsa.RSAPrivateKey,
 ) -> None:
-    await validator.principal(bearer(token(rsa_key)))
+    await validator.principal(bearer(token(rsa_key, jti="t1")))
     jwks_server.status = 500
     clock.advance(301)
-    principal = await validator.principal(bearer(token(rsa_key)))
+    principal = await validator.principal(bearer(token(rsa_key, jti="t2")))
     assert principal.subject == "smo-1"
     assert jwks_server.fetches == 2
-    await validator.principal(bearer(token(rsa_key)))
+    await validator.principal(bearer(token(rsa_key, jti="t3")))
     assert jwks_server.fetches == 2  # a failing endpoint is not hammered either
 
 
@@ -514,6 +515,190 @@ async def test_symmetric_and_foreign_jwks_entries_are_ignored(
     assert description(error) == "token algorithm does not match the signing key"
     assert (await validator.principal(bearer(token(rsa_key, alg="PS256", kid="pinned")))).roles
     assert (await validator.principal(bearer(token(rsa_key, kid="k1")))).roles
+
+
+# -- the verified-token cache ---------------------------------------------------------------
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every token PyJWT is asked to verify, in order."""
+    calls: list[str] = []
+    real = jwt.decode
+
+    def counting(token: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(token)
+        return real(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    return calls
+
+
+@pytest.fixture
+def wall() -> FakeClock:
+    """The validator's epoch clock, starting now (PyJWT itself reads the real time)."""
+    clock = FakeClock()
+    clock.now = time.time()
+    return clock
+
+
+def cached_validator(
+    jwks_server: JWKSServer, http: httpx.AsyncClient, wall: FakeClock, **settings: Any
+) -> TokenValidator:
+    return TokenValidator(
+        TokenSettings(issuer=ISSUER, audience=AUDIENCE, jwks_url=jwks_server.url, **settings),
+        http=http,
+        wall_clock=wall,
+    )
+
+
+async def test_a_cached_token_is_not_verified_again(
+    jwks_server: JWKSServer,
+    http: httpx.AsyncClient,
+    wall: FakeClock,
+    rsa_key: rsa.RSAPrivateKey,
+    decodes: list[str],
+) -> None:
+    validator = cached_validator(jwks_server, http, wall)
+    value = token(rsa_key)
+    first = await validator.principal(bearer(value))
+    for _ in range(5):
+        assert await validator.principal(f"bearer  {value} ") == first
+    assert decodes == [value]
+    other = token(rsa_key, sub="smo-2")
+    assert (await validator.principal(bearer(other))).subject == "smo-2"
+    assert decodes == [value, other]
+    wall.advance(59)
+    await validator.principal(bearer(value))
+    assert len(decodes) == 2
+    wall.advance(2)  # past token_cache_ttl (60 s), long before exp: verified once more
+    assert await validator.principal(bearer(value)) == first
+    assert decodes == [value, other, value]
+
+
+async def test_an_expired_cached_token_is_refused_and_dropped(
+    jwks_server: JWKSServer,
+    http: httpx.AsyncClient,
+    wall: FakeClock,
+    rsa_key: rsa.RSAPrivateKey,
+    decodes: list[str],
+) -> None:
+    validator = cached_validator(jwks_server, http, wall, token_cache_ttl=3600)
+    exp = int(wall.now) + 100
+    value = token(rsa_key, exp=exp)
+    await validator.principal(bearer(value))
+    wall.now = exp + 31  # beyond exp and the 30 s leeway: expired, as PyJWT would say
+    error = await rejected(validator, bearer(value))
+    assert description(error) == "token expired"
+    assert decodes == [value]  # refused from the cache entry
+    wall.now = exp - 50  # the entry is gone: the next use is verified afresh
+    await validator.principal(bearer(value))
+    assert decodes == [value, value]
+
+
+async def test_a_cached_token_past_exp_within_the_leeway_is_verified_each_time(
+    jwks_server: JWKSServer,
+    http: httpx.AsyncClient,
+    wall: FakeClock,
+    rsa_key: rsa.RSAPrivateKey,
+    decodes: list[str],
+) -> None:
+    validator = cached_validator(jwks_server, http, wall)
+    exp = int(wall.now) + 20
+    value = token(rsa_key, exp=exp)
+    await validator.principal(bearer(value))
+    wall.now = exp + 5  # the cache never answers past exp; PyJWT (real time) still accepts
+    for _ in range(3):
+        assert (await validator.principal(bearer(value))).subject == "smo-1"
+    assert decodes == [value] * 4
+
+
+async def test_failures_are_not_cached_and_a_forgery_never_rides_on_a_cached_token(
+    jwks_server: JWKSServer,
+    http: httpx.AsyncClient,
+    wall: FakeClock,
+    rsa_key: rsa.RSAPrivateKey,
+    decodes: list[str],
+) -> None:
+    validator = cached_validator(jwks_server, http, wall)
+    good = token(rsa_key)
+    await validator.principal(bearer(good))
+    head, payload, signature = good.split(".")
+    flipped = signature[:-10] + ("A" if signature[-10] != "A" else "B") + signature[-9:]
+    forged_payload = b64(json.dumps(claims(tenant="other")).encode())
+    for forgery in (f"{head}.{payload}.{flipped}", f"{head}.{forged_payload}.{signature}"):
+        assert forgery.startswith(f"{head}.")
+        for _ in range(2):  # refused every time: a failure is never cached
+            error = await rejected(validator, bearer(forgery))
+            assert description(error) == "signature verification failed"
+    assert len(decodes) == 5
+    assert (await validator.principal(bearer(good))).tenant == "acme"  # still cached
+    assert len(decodes) == 5
+
+
+async def test_the_cache_is_bounded(
+    jwks_server: JWKSServer,
+    http: httpx.AsyncClient,
+    wall: FakeClock,
+    rsa_key: rsa.RSAPrivateKey,
+    decodes: list[str],
+) -> None:
+    validator = cached_validator(jwks_server, http, wall, token_cache_size=3)
+    values = [token(rsa_key, sub=f"smo-{n}") for n in range(5)]
+    for value in values:
+        await validator.principal(bearer(value))
+    assert len(decodes) == 5
+    for value in values[2:]:  # the three most recent are held
+        await validator.principal(bearer(value))
+    assert len(decodes) == 5
+    for value in values[:2]:  # the two oldest were dropped
+        await validator.principal(bearer(value))
+    assert len(decodes) == 7
+    await validator.principal(bearer(values[4]))  # the most recently used before those two
+    assert len(decodes) == 7
+    await validator.principal(bearer(values[2]))  # the least recently used: dropped
+    assert len(decodes) == 8
+
+
+async def test_a_withdrawn_key_empties_the_cache(
+    jwks_server: JWKSServer,
+    http: httpx.AsyncClient,
+    wall: FakeClock,
+    clock: FakeClock,
+    rsa_key: rsa.RSAPrivateKey,
+    rsa_key2: rsa.RSAPrivateKey,
+) -> None:
+    settings = TokenSettings(issuer=ISSUER, audience=AUDIENCE, jwks_url=jwks_server.url)
+    validator = TokenValidator(settings, http=http, clock=clock, wall_clock=wall)
+    retired = token(rsa_key, kid="k1")
+    await validator.principal(bearer(retired))
+    jwks_server.keys = [jwk(rsa_key, "k1"), jwk(rsa_key2, "k2")]
+    clock.advance(301)
+    await validator.principal(bearer(token(rsa_key2, kid="k2")))  # a refresh adding a key
+    assert jwks_server.fetches == 2
+    assert (await validator.principal(bearer(retired))).subject == "smo-1"
+    jwks_server.keys = [jwk(rsa_key2, "k2")]  # k1 withdrawn
+    clock.advance(301)
+    await validator.principal(bearer(token(rsa_key2, kid="k2", sub="smo-2")))
+    assert jwks_server.fetches == 3
+    error = await rejected(validator, bearer(retired))
+    assert description(error) == "unknown signing key"
+
+
+@pytest.mark.parametrize("disabled", [{"token_cache_ttl": 0}, {"token_cache_size": 0}])
+async def test_the_cache_can_be_disabled(
+    jwks_server: JWKSServer,
+    http: httpx.AsyncClient,
+    wall: FakeClock,
+    rsa_key: rsa.RSAPrivateKey,
+    decodes: list[str],
+    disabled: dict[str, float],
+) -> None:
+    validator = cached_validator(jwks_server, http, wall, **disabled)
+    value = token(rsa_key)
+    for _ in range(3):
+        await validator.principal(bearer(value))
+    assert decodes == [value] * 3
 
 
 # -- key files -----------------------------------------------------------------------------
@@ -611,6 +796,8 @@ def test_settings_refuse_symmetric_and_unknown_algorithms(algorithms: tuple[str,
         ({"jwks_url": "https://idp/jwks", "audience": ""}, "audience"),
         ({"jwks_url": "https://idp/jwks", "role_map": {"x": "root"}}, "unknown netweave roles"),
         ({"jwks_url": "https://idp/jwks", "leeway": -1}, "negative"),
+        ({"jwks_url": "https://idp/jwks", "token_cache_ttl": -1}, "negative"),
+        ({"jwks_url": "https://idp/jwks", "token_cache_size": -1}, "negative"),
     ],
 )
 def test_settings_validation(kwargs: dict[str, Any], message: str) -> None:

@@ -17,16 +17,29 @@ Keys come from a JWKS URL (fetched with an injected :class:`httpx.AsyncClient`, 
 for ``jwks_cache_ttl``, refetched at most once per ``jwks_refresh_interval`` when a token
 names an unknown ``kid``) and/or from files (PEM public keys or certificates, or JWKS
 JSON documents).
+
+Verifying a signature costs 50-200 µs, and a client sends the same token with every
+request until it expires, so the principals of verified tokens are cached (by the SHA-256
+of the token, so the cache holds 32 bytes per token whatever the token's size) for
+``token_cache_ttl`` seconds, never past the token's ``exp``.  Only tokens that verified are
+cached, never a failure, so a forged token -- even one differing from a cached token in
+its last character -- always meets the full check.  A hit past ``exp`` is dropped: beyond
+the ``leeway`` it is refused as expired, as PyJWT would (``exp`` is wall-clock epoch
+seconds), and within it the token is verified again.  A JWKS refresh that withdraws a key
+empties the cache, so a retired key stops vouching at once rather than ``token_cache_ttl``
+later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import json
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +120,12 @@ class TokenSettings:
     """Minimum seconds between two JWKS fetches (an unknown ``kid`` triggers one)."""
     jwks_timeout: float = 5.0
     """Seconds a JWKS fetch may take."""
+    token_cache_ttl: float = 60.0
+    """Seconds a verified token is answered from the cache (never past its ``exp``);
+    0 disables the cache."""
+    token_cache_size: int = 10_000
+    """Verified tokens the cache holds at most (least recently used dropped first);
+    0 disables the cache."""
     tenant_claim: str = "tenant"
     """The claim naming the principal's tenant; a dotted path reaches into objects."""
     roles_claim: str = "roles"
@@ -139,7 +158,14 @@ class TokenSettings:
         unknown_roles = sorted(set(self.role_map.values()) - ROLES)
         if unknown_roles:
             raise ValueError(f"role_map names unknown netweave roles {unknown_roles}")
-        for name in ("leeway", "jwks_cache_ttl", "jwks_refresh_interval", "jwks_timeout"):
+        for name in (
+            "leeway",
+            "jwks_cache_ttl",
+            "jwks_refresh_interval",
+            "jwks_timeout",
+            "token_cache_ttl",
+            "token_cache_size",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         object.__setattr__(self, "algorithms", algorithms)
@@ -303,11 +329,49 @@ def _names(value: object) -> list[str] | None:
     return None
 
 
+class _VerifiedTokens:
+    """Principals of verified tokens by the SHA-256 of the token: a bounded LRU map.
+
+    Each entry is ``(principal, exp, until)``: ``until`` is when the entry stops answering,
+    the earlier of ``exp`` and the time it was added plus ``ttl`` (wall-clock seconds).
+    """
+
+    def __init__(self, *, size: int, ttl: float) -> None:
+        self._size = size
+        self._ttl = ttl
+        self._entries: OrderedDict[bytes, tuple[Principal, int, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, digest: bytes) -> tuple[Principal, int, float] | None:
+        entry = self._entries.get(digest)
+        if entry is not None:
+            self._entries.move_to_end(digest)
+        return entry
+
+    def put(self, digest: bytes, principal: Principal, exp: int, now: float) -> None:
+        until = min(float(exp), now + self._ttl)
+        if until <= now:  # expired (within the leeway) already: verify it every time
+            return
+        self._entries[digest] = (principal, exp, until)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def discard(self, digest: bytes) -> None:
+        self._entries.pop(digest, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class TokenValidator:
     """Validates bearer tokens against the configured keys and maps them to principals.
 
     ``http`` is used only for JWKS fetches and is owned by the caller.  ``clock`` is the
-    monotonic clock governing the JWKS cache (injectable for tests).
+    monotonic clock governing the JWKS cache, ``wall_clock`` the epoch clock against which
+    cached tokens' ``exp`` is checked (both injectable for tests).
     """
 
     def __init__(
@@ -316,12 +380,19 @@ class TokenValidator:
         *,
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if settings.jwks_url is not None and http is None:
             raise ValueError("an httpx.AsyncClient is needed to fetch the JWKS")
         self._settings = settings
         self._http = http
         self._clock = clock
+        self._wall_clock = wall_clock
+        self._verified = (
+            _VerifiedTokens(size=settings.token_cache_size, ttl=settings.token_cache_ttl)
+            if settings.token_cache_size > 0 and settings.token_cache_ttl > 0
+            else None
+        )
         self._audience: str | list[str] = (
             settings.audience if isinstance(settings.audience, str) else list(settings.audience)
         )
@@ -338,6 +409,24 @@ class TokenValidator:
     async def principal(self, authorization_header: str | None) -> Principal:
         """The principal an ``Authorization`` header proves, or :class:`UnauthenticatedError`."""
         token = self._bearer(authorization_header)
+        if self._verified is None:
+            return await self._validate(token)
+        digest = hashlib.sha256(token.encode()).digest()
+        now = self._wall_clock()
+        entry = self._verified.get(digest)
+        if entry is not None:
+            principal, exp, until = entry
+            if now < until:
+                return principal
+            self._verified.discard(digest)
+            if exp <= now - self._settings.leeway:  # PyJWT's own test
+                raise _reject("token expired")
+        principal = await self._validate(token)
+        self._verified.put(digest, principal, int(principal.claims["exp"]), now)
+        return principal
+
+    async def _validate(self, token: str) -> Principal:
+        """The full check of a well-formed bearer token: signature, claims, mapping."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -405,6 +494,8 @@ class TokenValidator:
         except (httpx.HTTPError, ValueError) as exc:
             _log.warning("JWKS fetch failed; keeping the keys held", url=url, error=str(exc))
             return
+        if self._verified is not None and any(key not in keys for key in self._jwks_keys):
+            self._verified.clear()  # a withdrawn key vouches for no cached token any more
         self._jwks_keys = keys
         self._fetched_at = self._clock()
         _log.info("JWKS fetched", url=url, keys=len(keys))
