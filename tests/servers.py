@@ -17,6 +17,7 @@ import uvicorn
 
 from netweave.app import create_app
 from netweave.config import Settings
+from netweave.server import build_server
 
 
 def free_port() -> int:
@@ -33,7 +34,8 @@ class RunningGateway:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.port}"
+        scheme = "https" if self.settings.tls_cert_file is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.settings.port}"
 
     @property
     def app(self):  # the FastAPI app, for white-box checks of its state
@@ -45,17 +47,7 @@ def serve_gateway(loop: str = "asyncio", **overrides: object) -> Iterator[Runnin
     """Run the gateway in a thread until the block ends; loopback only."""
     port = free_port()
     settings = Settings(host="127.0.0.1", port=port, **overrides)  # type: ignore[arg-type]
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=port,
-        loop=loop,
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
+    server = build_server(create_app(settings), settings, loop=loop)
     thread = threading.Thread(target=server.run, name=f"gateway-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

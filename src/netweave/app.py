@@ -21,7 +21,8 @@ from starlette.types import ASGIApp
 
 from netweave import __version__
 from netweave.adapters.registry import build_adapter
-from netweave.api import deliveries, inventory, operations, subscriptions
+from netweave.api import audit, deliveries, inventory, operations, subscriptions, tenancy
+from netweave.api.access import AccessMiddleware
 from netweave.api.lean import LeanRouter, openapi_paths
 from netweave.api.middleware import RequestContextMiddleware
 from netweave.api.problems import install_problem_handlers
@@ -38,6 +39,8 @@ from netweave.notifications.subscriptions import SubscriptionService
 from netweave.observability.logging import get_logger
 from netweave.observability.metrics import Metrics
 from netweave.query import PageMarkers
+from netweave.security.setup import build_security
+from netweave.security.visibility import TenantVisibility
 from netweave.store.factory import build_store
 
 __all__ = ["create_app"]
@@ -59,8 +62,14 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         adapter = build_adapter(settings)
         view = InventoryView(adapter, metrics=metrics)
+        visibility = TenantVisibility(view)
+        view.add_listener(visibility.on_event)
         markers = PageMarkers(settings.paging_key(), ttl_seconds=settings.paging_marker_ttl)
         store = build_store(settings)
+        security = await build_security(settings, store, markers=markers)
+        app.state.access = security.access
+        app.state.tenancy = security.tenancy
+        app.state.audit = security.audit
 
         def http_client() -> httpx.AsyncClient:
             return httpx.AsyncClient(
@@ -82,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
             markers=markers,
             page_size=settings.max_page_size,
             metrics=metrics,
+            visibility=visibility,
         )
         app.state.subscriptions = SubscriptionService(
             store,
@@ -93,6 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
             http=http,
             markers=markers,
             page_size=settings.max_page_size,
+            max_subscriptions=security.max_subscriptions,
         )
         engine = NotificationEngine(
             store,
@@ -100,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
             replica=settings.effective_replica_id,
             lease_ttl=settings.emitter_lease_ttl,
             metrics=metrics,
+            visible=visibility.sees_event,
         )
         app.state.notifications = engine
         view.add_listener(engine.on_event)
@@ -138,6 +150,7 @@ def create_app(settings: Settings) -> FastAPI:
             await adapter.aclose()
             await http.aclose()
             await delivery_clients.aclose()
+            await security.aclose()
             await store.aclose()
             _log.info("netweave stopped")
 
@@ -157,6 +170,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(operations.router)
     app.include_router(subscriptions.router)
     app.include_router(deliveries.router)
+    app.include_router(tenancy.router)
+    app.include_router(audit.router)
     lean_routes = inventory.ROUTES
     _document_lean_routes(app, lean_routes)
     app.outer_middleware = [
@@ -165,7 +180,10 @@ def create_app(settings: Settings) -> FastAPI:
             metrics=metrics,
             max_body_bytes=settings.max_body_bytes,
             access_log=settings.access_log,
+            security_headers=settings.security_headers,
+            tls=settings.tls_cert_file is not None,
         ),
+        Middleware(AccessMiddleware),
         Middleware(LeanRouter, routes=lean_routes),
     ]
     return app

@@ -42,35 +42,35 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Listen port (NETWEAVE_PORT).")] = None,
 ) -> None:
     """Start the gateway (uvicorn, one worker)."""
-    import uvicorn
-
     from netweave.app import create_app
     from netweave.observability.logging import configure_logging, get_logger
+    from netweave.server import build_server, check_exposure, exposure_warning
 
     settings = _settings(config, host=host, port=port)
+    try:
+        check_exposure(settings)
+    except ConfigError as exc:
+        typer.echo(f"netweave: {exc}", err=True)
+        raise typer.Exit(code=2) from None
     _check_backend(settings)
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    get_logger("netweave").info(
+    log = get_logger("netweave")
+    warning = exposure_warning(settings)
+    if warning is not None:
+        log.warning(warning, auth_mode="open", listen=f"{settings.host}:{settings.port}")
+    log.info(
         "netweave starting",
         version=__version__,
         backend=settings.backend,
         store="redis" if settings.redis_url else "memory",
         listen=f"{settings.host}:{settings.port}",
+        tls=settings.tls_cert_file is not None,
+        auth_mode=settings.effective_auth_mode,
         ocloud_id=settings.effective_ocloud_id,
         service_uri=settings.effective_service_uri,
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or None,
-    )
+    server = build_server(create_app(settings), settings, loop="uvloop")
+    server.run()
 
 
 def _check_backend(settings: Settings) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import socket
 from pathlib import Path
@@ -22,6 +23,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from netweave.models.ids import canonical_uuid, default_ocloud_id
 
 ENV_PREFIX = "NETWEAVE_"
+_TENANT_ID = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
 class ConfigError(Exception):
@@ -230,6 +232,25 @@ class Settings(BaseSettings):
     def _uuid(cls, value: str | None) -> str | None:
         return canonical_uuid(value, name="the value")
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{part.strip()!r} is not an address or CIDR") from None
+        return value
+
+    @field_validator("simulated_pool_owners")
+    @classmethod
+    def _owners(cls, value: dict[str, str]) -> dict[str, str]:
+        for pool, owner in value.items():
+            if not _TENANT_ID.fullmatch(owner):
+                raise ValueError(f"{pool}: {owner!r} is not a tenant id (or 'shared')")
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
@@ -281,9 +302,13 @@ class Settings(BaseSettings):
         ):
             raise ValueError("token_issuer: tokens need token_jwks_url or token_key_files")
         mode = self.effective_auth_mode
-        if mode in ("mtls", "any", "both") and self.tls_client_ca_file is None:
+        certificates = self.tls_client_ca_file is not None or bool(self.trusted_proxies.strip())
+        if mode in ("mtls", "any", "both") and not certificates:
             if self.auth_mode != "auto":
-                raise ValueError(f"auth_mode: {mode} needs tls_client_ca_file")
+                raise ValueError(
+                    f"auth_mode: {mode} needs tls_client_ca_file, or trusted_proxies that "
+                    "forward client certificates (X-Forwarded-Client-Cert)"
+                )
         if mode in ("token", "any", "both") and self.token_issuer is None:
             if self.auth_mode != "auto":
                 raise ValueError(f"auth_mode: {mode} needs token_issuer")

@@ -8,14 +8,13 @@ import ipaddress
 import json
 import logging
 import math
-import os
 import socket
 import ssl
 import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,16 @@ import httpx
 import pytest
 import trustme
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes
+from tests.credentials import (
+    NOW,
+    PKI,
+    SPIFFE,
+    client_context,
+    der_of,
+    issue_client,
+    write_atomically,
+)
 
 from netweave.security.tls import (
     PEER_SCOPE_KEY,
@@ -42,103 +48,6 @@ from netweave.security.tls import (
     trusted_proxy,
 )
 
-NOW = dt.datetime.now(dt.UTC)
-SPIFFE = "spiffe://example.net/ns/smo/sa/smo-1"
-
-
-# --------------------------------------------------------------------------- certificates
-
-
-def issue_client(
-    ca: trustme.CA,
-    common_name: str,
-    *,
-    dns: tuple[str, ...] = (),
-    uris: tuple[str, ...] = (),
-    emails: tuple[str, ...] = (),
-    not_after: dt.datetime | None = None,
-) -> tuple[bytes, bytes]:
-    """A client certificate (PEM cert, PEM key) signed by ``ca``; trustme cannot do URI SANs."""
-    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
-    ca_key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    key = ec.generate_private_key(ec.SECP256R1())
-    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
-    sans += [x509.UniformResourceIdentifier(u) for u in uris]
-    sans += [x509.RFC822Name(e) for e in emails]
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example SMO"),
-                    x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                ]
-            )
-        )
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=2))
-        .not_valid_after(not_after or NOW + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-        )
-    )
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
-
-
-def der_of(pem: bytes) -> bytes:
-    return ssl.PEM_cert_to_DER_cert(pem.decode())
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """How kubelet/cert-manager update a mounted secret: a new file renamed over the old."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-@dataclass
-class PKI:
-    dir: Path
-    server_ca: trustme.CA
-    server_cert: trustme.LeafCert
-    client_ca: trustme.CA
-    rogue_ca: trustme.CA = field(default_factory=trustme.CA)
-
-    @property
-    def cert_file(self) -> Path:
-        return self.dir / "tls.crt"
-
-    @property
-    def key_file(self) -> Path:
-        return self.dir / "tls.key"
-
-    @property
-    def client_ca_file(self) -> Path:
-        return self.dir / "client-ca.crt"
-
-    def write_server(self, ca: trustme.CA) -> trustme.LeafCert:
-        leaf = ca.issue_cert("127.0.0.1", "localhost")
-        write_atomically(self.cert_file, b"".join(b.bytes() for b in leaf.cert_chain_pems))
-        write_atomically(self.key_file, leaf.private_key_pem.bytes())
-        self.server_ca, self.server_cert = ca, leaf
-        return leaf
-
-    def write_client_ca(self, ca: trustme.CA) -> None:
-        write_atomically(self.client_ca_file, ca.cert_pem.bytes())
-        self.client_ca = ca
-
 
 @pytest.fixture
 def pki(tmp_path: Path) -> PKI:
@@ -147,22 +56,6 @@ def pki(tmp_path: Path) -> PKI:
     pki.write_server(server_ca)
     pki.write_client_ca(client_ca)
     return pki
-
-
-def client_context(
-    trust: trustme.CA | None, cert: tuple[bytes, bytes] | None = None, *, tmp: Path
-) -> ssl.SSLContext:
-    if trust is None:  # fetch whatever the server presents
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    else:
-        ctx = ssl.create_default_context(cadata=trust.cert_pem.bytes().decode())
-    if cert is not None:
-        cert_path = tmp / f"client-{id(cert)}.pem"
-        cert_path.write_bytes(cert[0] + cert[1])
-        ctx.load_cert_chain(cert_path)
-    return ctx
 
 
 # --------------------------------------------------------------------------- the server

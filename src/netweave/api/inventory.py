@@ -13,6 +13,7 @@ from netweave.api.params import field_params, list_query
 from netweave.inventory.service import InventoryService
 from netweave.models.common import APIVersion, APIVersions
 from netweave.models.inventory import MODEL_OF_KIND, ObjectKind, OCloudInfo
+from netweave.security.principal import tenant_of
 
 PREFIX = "/o2ims-infrastructureInventory"
 V1 = f"{PREFIX}/v1"
@@ -46,7 +47,9 @@ def _list_handler(kind: ObjectKind, parent: tuple[ObjectKind, str] | None = None
 
     async def handler(request: LeanRequest) -> LeanResponse:
         parent_ref = (parent[0], request.path_params[parent[1]]) if parent else None
-        page = _service(request).list(kind, list_query(request.query), parent=parent_ref)
+        page = _service(request).list(
+            kind, list_query(request.query), parent=parent_ref, tenant=tenant_of(request.scope)
+        )
         headers = [("X-Total-Count", str(page.total))]
         if page.next_marker is not None:
             next_url = request.url_with(nextpage_opaque_marker=page.next_marker)
@@ -62,7 +65,11 @@ def _get_handler(
     async def handler(request: LeanRequest) -> LeanResponse:
         parent_ref = (parent[0], request.path_params[parent[1]]) if parent else None
         body = _service(request).get(
-            kind, request.path_params[id_param], field_params(request.query), parent=parent_ref
+            kind,
+            request.path_params[id_param],
+            field_params(request.query),
+            parent=parent_ref,
+            tenant=tenant_of(request.scope),
         )
         return LeanResponse(body=body)
 

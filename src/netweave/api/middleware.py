@@ -4,6 +4,9 @@ For every HTTP request it
 
 * assigns a request id (a sane incoming ``X-Request-ID`` is kept), binds it to every
   log line through structlog's contextvars and returns it in ``X-Request-ID``;
+* adds the security headers to every answer (``nosniff``, no framing, no caching, no
+  referrer, a deny-all content security policy except on the interactive docs, and
+  HSTS when serving TLS);
 * refuses bodies larger than ``max_body_bytes`` with 413 and bodies that are not JSON
   with 415, before any route runs (the gateway accepts JSON bodies only);
 * turns any unexpected exception into a 500 ProblemDetails that names the request id
@@ -26,7 +29,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from netweave.api.problems import PROBLEM_JSON, problem_body
+from netweave.api.problems import send_problem
 from netweave.errors import (
     InternalError,
     O2Error,
@@ -36,13 +39,31 @@ from netweave.errors import (
 from netweave.observability.logging import get_logger
 from netweave.observability.metrics import Metrics
 
-__all__ = ["RequestContextMiddleware"]
+__all__ = ["REQUEST_ID_SCOPE_KEY", "RequestContextMiddleware"]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _JSON_TYPE = re.compile(rb"application/([a-z0-9.+-]+\+)?json", re.IGNORECASE)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _UNMATCHED = "<unmatched>"
+#: where the request id is kept in the ASGI scope (for the audit trail)
+REQUEST_ID_SCOPE_KEY = "netweave.request_id"
+#: the interactive docs load their scripts and styles, so they get no deny-all CSP
+_DOCS_PAGES = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+
+
+def _security_headers(tls: bool) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cache-control", b"no-store"),
+    ]
+    if tls:
+        headers.append((b"strict-transport-security", b"max-age=31536000"))
+    return headers
+
 
 _log = get_logger("netweave.access")
 
@@ -53,9 +74,18 @@ class _BodyTooLarge(Exception):
 
 class RequestContextMiddleware:
     def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, access_log: bool
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_body_bytes: int,
+        access_log: bool,
+        security_headers: bool = True,
+        tls: bool = False,
     ) -> None:
         self.app = app
+        self.headers = _security_headers(tls) if security_headers else []
+        self.csp = [_CSP] if security_headers else []
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
@@ -70,33 +100,37 @@ class RequestContextMiddleware:
         raw_id = request_id.encode()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
         status = 500
         response_started = False
+        added = [(b"x-request-id", raw_id), *self.headers]
+        if scope["path"] not in _DOCS_PAGES:
+            added.extend(self.csp)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", raw_id)]
+                message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
         try:
             refusal = self._refusal(scope)
             if refusal is not None:
-                await _send_problem(send_with_id, refusal, scope)
+                await send_problem(send_with_id, refusal, scope)
             else:
                 await self.app(scope, await self._buffered(scope, receive), send_with_id)
         except _BodyTooLarge:
             if not response_started:
-                await _send_problem(send_with_id, self._too_large(), scope)
+                await send_problem(send_with_id, self._too_large(), scope)
         except Exception:
             _log.exception("unhandled error while answering a request", path=scope["path"])
             if not response_started:
                 error = InternalError(
                     f"the gateway failed to answer this request; reference {request_id}"
                 )
-                await _send_problem(send_with_id, error, scope)
+                await send_problem(send_with_id, error, scope)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -213,16 +247,3 @@ class _RequestIds:
 
 
 _REQUEST_IDS = _RequestIds()
-
-
-async def _send_problem(send: Send, error: O2Error, scope: Scope) -> None:
-    body = problem_body(error, instance=scope["path"])
-    headers: list[Any] = [
-        (b"content-type", PROBLEM_JSON.encode()),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    headers.extend((k.lower().encode(), v.encode()) for k, v in error.headers.items())
-    if isinstance(error, PayloadTooLargeError):
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -9,23 +9,32 @@ unexpected exception reaches the client; the 500 body names only the request id.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import Scope, Send
 
 from netweave.errors import (
     InvalidRequestError,
     MethodNotAllowedError,
     NotFoundError,
     O2Error,
+    PayloadTooLargeError,
 )
 
 PROBLEM_JSON = "application/problem+json"
 
-__all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem_body", "problem_response"]
+__all__ = [
+    "PROBLEM_JSON",
+    "install_problem_handlers",
+    "problem_body",
+    "problem_response",
+    "send_problem",
+]
 
 
 def problem_body(error: O2Error, *, instance: str | None = None) -> bytes:
@@ -138,3 +147,17 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+async def send_problem(send: Send, error: O2Error, scope: Scope) -> None:
+    """Answer with ``error`` as ProblemDetails straight from ASGI middleware."""
+    body = problem_body(error, instance=scope["path"])
+    headers: list[Any] = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    headers.extend((k.lower().encode(), v.encode()) for k, v in error.headers.items())
+    if isinstance(error, PayloadTooLargeError):
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -14,6 +14,7 @@ from netweave.api.params import field_params, list_query
 from netweave.models.common import ProblemDetails
 from netweave.models.subscriptions import Subscription, SubscriptionCreate
 from netweave.notifications.subscriptions import SubscriptionService
+from netweave.security.principal import tenant_of
 
 PREFIX = "/o2ims-infrastructureInventory/v1/subscriptions"
 _JSON = "application/json"
@@ -41,7 +42,7 @@ def _service(request: Request) -> SubscriptionService:
 async def create_subscription(request: Request, body: SubscriptionCreate) -> Response:
     import orjson
 
-    created = await _service(request).create(body)
+    created = await _service(request).create(body, tenant=tenant_of(request.scope))
     return Response(content=orjson.dumps(created), status_code=201, media_type=_JSON)
 
 
@@ -52,7 +53,9 @@ async def create_subscription(request: Request, body: SubscriptionCreate) -> Res
     summary="List inventory subscriptions",
 )
 async def list_subscriptions(request: Request) -> Response:
-    page = await _service(request).list(list_query(request.query_params))
+    page = await _service(request).list(
+        list_query(request.query_params), tenant=tenant_of(request.scope)
+    )
     headers = {"X-Total-Count": str(page.total)}
     if page.next_marker is not None:
         next_url = request.url.include_query_params(nextpage_opaque_marker=page.next_marker)
@@ -68,7 +71,9 @@ async def list_subscriptions(request: Request) -> Response:
     summary="Get one inventory subscription",
 )
 async def get_subscription(request: Request, subscriptionId: str) -> Response:
-    body = await _service(request).get(subscriptionId, field_params(request.query_params))
+    body = await _service(request).get(
+        subscriptionId, field_params(request.query_params), tenant=tenant_of(request.scope)
+    )
     return Response(content=body, media_type=_JSON)
 
 
@@ -80,5 +85,5 @@ async def get_subscription(request: Request, subscriptionId: str) -> Response:
     summary="Delete an inventory subscription (its pending notifications are dropped)",
 )
 async def delete_subscription(request: Request, subscriptionId: str) -> Response:
-    await _service(request).delete(subscriptionId)
+    await _service(request).delete(subscriptionId, tenant=tenant_of(request.scope))
     return Response(status_code=200)

@@ -69,8 +69,10 @@ class NotificationEngine:
         retry_delay: float = 1.0,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        visible: Callable[[str | None, InventoryEvent], bool] | None = None,
     ) -> None:
         self._store = store
+        self._visible = visible
         self._api_root = api_root
         self.replica = replica
         self._lease_ttl = lease_ttl
@@ -208,6 +210,9 @@ class NotificationEngine:
 
     def _deliveries(self, at: float, event: InventoryEvent) -> list[Delivery]:
         matches = self._index.match(event)
+        if self._visible is not None:
+            visible = self._visible
+            matches = [s for s in matches if s.tenant is None or visible(s.tenant, event)]
         if not matches:
             return []
         prepared = prepare_notification(event, object_ref=object_ref(self._api_root, event))

@@ -4,19 +4,26 @@ Shared by every surface that manages subscriptions; the routers add only the env
 A subscription is checked completely before it is stored: its filter must parse, its
 callback must be an acceptable, reachable URL (:mod:`.callbacks`), and no subscription
 with the same callback and filter may exist (the conformance suites expect 400 there).
+
+Subscriptions belong to the tenant whose principal created them: a tenant's principals
+list, get and delete only its own (another tenant's answer 404, as if they did not
+exist), and the engine sends it only changes of objects that tenant may see.  A tenant's
+``maxSubscriptions`` quota is checked on create (403: a quota is not a transient
+condition that retrying cures, unlike the rate limit's 429).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import orjson
 
-from netweave.errors import ConflictError, InvalidRequestError, NotFoundError
+from netweave.errors import ConflictError, ForbiddenError, InvalidRequestError, NotFoundError
 from netweave.models.subscriptions import Subscription, SubscriptionCreate
 from netweave.notifications.callbacks import CallbackPolicy
 from netweave.notifications.matching import parse_subscription_filter
@@ -35,6 +42,13 @@ __all__ = ["SubscriptionService"]
 
 _SCHEMA = schema_of(Subscription)
 _LISTING = "subscriptions"
+
+#: the most subscriptions a tenant may hold (None: no limit)
+QuotaLookup = Callable[[str], Awaitable[int | None]]
+
+
+async def _no_quota(_tenant: str) -> int | None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,17 +78,24 @@ class SubscriptionService:
         http: httpx.AsyncClient,
         markers: PageMarkers,
         page_size: int,
+        max_subscriptions: QuotaLookup = _no_quota,
     ) -> None:
         self._store = store
+        self._max_subscriptions = max_subscriptions
         self._policy = policy
         self._http = http
         self._markers = markers
         self._page_size = page_size
 
-    async def create(self, request: SubscriptionCreate) -> dict[str, Any]:
+    async def create(
+        self, request: SubscriptionCreate, *, tenant: str | None = None
+    ) -> dict[str, Any]:
         parse_subscription_filter(request.filter)  # 400 when it does not parse
+        if tenant is not None:
+            await self._check_quota(tenant)
         await self._policy.check(request.callback, http=self._http)
         record = SubscriptionRecord(
+            tenant=tenant,
             subscription_id=str(uuid.uuid4()),
             callback=request.callback,
             consumer_subscription_id=request.consumer_subscription_id,
@@ -89,8 +110,27 @@ class SubscriptionService:
             ) from None
         return to_wire(record)
 
-    async def list(self, query: ListQuery) -> RenderedPage:
+    async def _check_quota(self, tenant: str) -> None:
+        limit = await self._max_subscriptions(tenant)
+        if limit is None:
+            return
+        held = sum(1 for r in await self._store.list_subscriptions() if r.tenant == tenant)
+        if held >= limit:
+            raise ForbiddenError(
+                f"subscription quota exceeded: tenant {tenant} may hold {limit} subscriptions",
+                attributes={"quota": "maxSubscriptions", "limit": str(limit)},
+            )
+
+    async def _own(self, subscription_id: str, tenant: str | None) -> SubscriptionRecord:
+        record = await self._store.get_subscription(subscription_id)
+        if record is None or (tenant is not None and record.tenant != tenant):
+            raise NotFoundError(f"subscription {subscription_id} does not exist")
+        return record
+
+    async def list(self, query: ListQuery, *, tenant: str | None = None) -> RenderedPage:
         records = await self._store.list_subscriptions()
+        if tenant is not None:
+            records = [record for record in records if record.tenant == tenant]
         entries = sorted((_listed(record) for record in records), key=lambda e: e.object_id)
         scope = query.scope(_LISTING)
         body = render_page(
@@ -103,13 +143,14 @@ class SubscriptionService:
         )
         return finish_page(body, markers=self._markers, scope=scope)
 
-    async def get(self, subscription_id: str, selection: FieldSelectionParams) -> bytes:
-        record = await self._store.get_subscription(subscription_id)
-        if record is None:
-            raise NotFoundError(f"subscription {subscription_id} does not exist")
+    async def get(
+        self, subscription_id: str, selection: FieldSelectionParams, *, tenant: str | None = None
+    ) -> bytes:
+        record = await self._own(subscription_id, tenant)
         return render_one(_listed(record), selection, _SCHEMA)
 
-    async def delete(self, subscription_id: str) -> None:
+    async def delete(self, subscription_id: str, *, tenant: str | None = None) -> None:
+        await self._own(subscription_id, tenant)
         if not await self._store.remove_subscription(subscription_id):
             raise NotFoundError(f"subscription {subscription_id} does not exist")
 

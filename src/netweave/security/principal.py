@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-__all__ = ["ANONYMOUS", "OPEN", "AuthMethod", "Principal"]
+__all__ = ["ANONYMOUS", "OPEN", "SCOPE_KEY", "AuthMethod", "Principal", "principal_of", "tenant_of"]
 
 #: how a principal proved who it is
 AuthMethod = Literal["mtls", "token", "open"]
@@ -57,3 +57,17 @@ ANONYMOUS = Principal(subject="anonymous", tenant=None, roles=frozenset(), auth=
 OPEN = Principal(
     subject="anonymous", tenant=None, roles=frozenset({"platform-admin"}), auth=frozenset({"open"})
 )
+
+#: where the authentication middleware puts the request's principal in the ASGI scope
+SCOPE_KEY = "netweave.principal"
+
+
+def principal_of(scope: Mapping[str, Any]) -> Principal:
+    """The principal of a request; :data:`OPEN` for an app built without authentication."""
+    principal = scope.get(SCOPE_KEY)
+    return principal if isinstance(principal, Principal) else OPEN
+
+
+def tenant_of(scope: Mapping[str, Any]) -> str | None:
+    """The tenant a request is confined to; None for platform principals."""
+    return principal_of(scope).tenant

@@ -28,6 +28,7 @@ anonymous principal and 403 for an authenticated one without the permission.
 from __future__ import annotations
 
 import enum
+import re
 from typing import Final, Literal, NewType, get_args
 
 from netweave.errors import ForbiddenError, UnauthenticatedError
@@ -47,6 +48,7 @@ __all__ = [
     "Public",
     "Resource",
     "RoutePermission",
+    "RouteTable",
     "Verb",
     "allowed",
     "permission",
@@ -178,6 +180,29 @@ def _inventory_routes() -> dict[tuple[str, str], RoutePermission]:
     return routes
 
 
+def _tenancy_routes() -> dict[tuple[str, str], RoutePermission]:
+    tenants = "/o2ims/v1/tenants"
+    tenant = f"{tenants}/{{tenantId}}"
+    users = f"{tenant}/users"
+    bindings = "/o2ims/v1/roleBindings"
+    return {
+        ("GET", tenants): _parse("tenants:read"),
+        ("POST", tenants): _parse("tenants:create"),
+        ("GET", tenant): _parse("tenants:read"),
+        ("PATCH", tenant): _parse("tenants:update"),
+        ("DELETE", tenant): _parse("tenants:delete"),
+        # users are part of their tenant: reading them is reading the tenant
+        ("GET", users): _parse("tenants:read"),
+        ("POST", users): _parse("tenants:update"),
+        ("GET", f"{users}/{{userId}}"): _parse("tenants:read"),
+        ("DELETE", f"{users}/{{userId}}"): _parse("tenants:update"),
+        ("GET", bindings): _parse("roleBindings:read"),
+        ("POST", bindings): _parse("roleBindings:create"),
+        ("GET", f"{bindings}/{{roleBindingId}}"): _parse("roleBindings:read"),
+        ("DELETE", f"{bindings}/{{roleBindingId}}"): _parse("roleBindings:delete"),
+    }
+
+
 #: the permission each ``(method, path template)`` needs; HEAD is looked up as GET
 ROUTE_PERMISSIONS: Final[dict[tuple[str, str], RoutePermission]] = {
     **_inventory_routes(),
@@ -185,6 +210,8 @@ ROUTE_PERMISSIONS: Final[dict[tuple[str, str], RoutePermission]] = {
     ("POST", _SUBSCRIPTIONS): _parse("subscriptions:create"),
     ("GET", f"{_SUBSCRIPTIONS}/{{subscriptionId}}"): _parse("subscriptions:read"),
     ("DELETE", f"{_SUBSCRIPTIONS}/{{subscriptionId}}"): _parse("subscriptions:delete"),
+    **_tenancy_routes(),
+    ("GET", "/o2ims/v1/audit/events"): _parse("audit:read"),
     ("GET", _DEAD_LETTERS): _parse("deliveries:read"),
     ("POST", f"{_DEAD_LETTERS}/{{deadLetterId}}/replay"): _parse("deliveries:update"),
     # operations: probes and scraping must work without credentials
@@ -205,3 +232,45 @@ def permission_for(method: str, path_template: str) -> RoutePermission:
     if method == "HEAD":
         method = "GET"
     return ROUTE_PERMISSIONS[(method, path_template)]
+
+
+class RouteTable:
+    """Finds the permission of a request from its method and concrete path.
+
+    Literal paths are one dict lookup; templated paths are tried as anchored regexes
+    whose parameters match one path segment.  ``lookup`` answers ``None`` for a path no
+    route serves, or a method the path does not allow (the application then answers
+    404 or 405 to an authenticated caller).
+    """
+
+    def __init__(self, permissions: dict[tuple[str, str], RoutePermission]) -> None:
+        self._literal: dict[tuple[str, str], RoutePermission] = {}
+        patterns: dict[str, dict[str, RoutePermission]] = {}
+        for (method, template), perm in permissions.items():
+            if "{" in template:
+                patterns.setdefault(template, {})[method] = perm
+            else:
+                self._literal[(method, template)] = perm
+        self._patterns = [
+            (re.compile(_template_regex(template)), template, methods)
+            for template, methods in patterns.items()
+        ]
+
+    def lookup(self, method: str, path: str) -> tuple[str, RoutePermission] | None:
+        """``(template, permission)`` of the route serving ``method path``, or None."""
+        method = method.upper()
+        if method == "HEAD":
+            method = "GET"
+        perm = self._literal.get((method, path))
+        if perm is not None:
+            return path, perm
+        for regex, template, methods in self._patterns:
+            if regex.fullmatch(path):
+                found = methods.get(method)
+                return (template, found) if found is not None else None
+        return None
+
+
+def _template_regex(template: str) -> str:
+    parts = re.split(r"{\w+}", template)
+    return "[^/]+".join(re.escape(part) for part in parts)

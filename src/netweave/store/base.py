@@ -48,6 +48,9 @@ class SubscriptionRecord:
     created_at: float = 0.0
     #: per-subscription HMAC key for notification signatures; never shown by the API
     secret: str | None = None
+    #: the tenant that created it (None: a platform principal); it sees only that tenant's
+    #: objects, and only that tenant's principals see it
+    tenant: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,8 +90,9 @@ class SubscriptionStore(Protocol):
     async def add_subscription(self, record: SubscriptionRecord) -> None:
         """Store a new subscription.
 
-        Raises :class:`netweave.errors.ConflictError` when a subscription with the same
-        callback and filter exists (atomically: two replicas racing cannot both win).
+        Raises :class:`netweave.errors.ConflictError` when a subscription of the same
+        tenant with the same callback and filter exists (atomically: two replicas racing
+        cannot both win).
         """
 
     async def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None: ...

@@ -69,7 +69,7 @@ class InMemoryStore:
         self._clock = clock
         self._memo: dict[str, float] = {}
         self._subscriptions: dict[str, SubscriptionRecord] = {}
-        self._unique: dict[tuple[str, str | None], str] = {}
+        self._unique: dict[tuple[str | None, str, str | None], str] = {}
         self._generation = 0
         self._queues: dict[str, deque[Delivery]] = {}
         self._ready: list[tuple[float, int, str]] = []  # heap of (due, seq, subscription)
@@ -86,7 +86,7 @@ class InMemoryStore:
     async def add_subscription(self, record: SubscriptionRecord) -> None:
         if record.subscription_id in self._subscriptions:
             raise ConflictError(f"subscription {record.subscription_id} exists")
-        unique = (record.callback, record.filter or None)
+        unique = (record.tenant, record.callback, record.filter or None)
         if unique in self._unique:
             raise ConflictError(
                 f"subscription {self._unique[unique]} has the same callback and filter"
@@ -108,7 +108,7 @@ class InMemoryStore:
         self._inflight.pop(subscription_id, None)
         if record is None:
             return False
-        self._unique.pop((record.callback, record.filter or None), None)
+        self._unique.pop((record.tenant, record.callback, record.filter or None), None)
         self._generation += 1
         return True
 

@@ -145,6 +145,11 @@ class RedisStore:
         self._acquire = script(ACQUIRE)
         self._release = script(RELEASE)
 
+    @property
+    def client(self) -> Redis:
+        """The Redis client (owned by the store): other keepers of shared state use it too."""
+        return self._redis
+
     @classmethod
     def from_url(
         cls,
@@ -429,8 +434,14 @@ class RedisStore:
 
 
 def _digest(record: SubscriptionRecord) -> str:
-    """What makes a subscription unique: its callback and filter (no filter == empty)."""
-    return hashlib.sha256(orjson.dumps([record.callback, record.filter or None])).hexdigest()
+    """What makes a subscription unique: its tenant, callback and filter (no filter == empty).
+
+    Platform subscriptions keep the digest they had before tenants existed.
+    """
+    unique: list[str | None] = [record.callback, record.filter or None]
+    if record.tenant is not None:
+        unique.append(record.tenant)
+    return hashlib.sha256(orjson.dumps(unique)).hexdigest()
 
 
 def _meta(delivery: Delivery) -> bytes:
