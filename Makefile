@@ -46,6 +46,7 @@ format: $(STAMP)
 
 bench: $(STAMP) system-deps kube-apiserver
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/secured.py
 	$(BIN)/python bench/kube_scale.py
 	$(BIN)/python bench/notifications.py
 

@@ -489,3 +489,44 @@ def test_trusted_proxy() -> None:
     assert not trusted_proxy("testclient", proxies)
     assert not trusted_proxy("", proxies)
     assert not trusted_proxy("10.1.2.3", [])
+
+
+# --------------------------------------------------------------------------- write coalescing
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info:{name}"
+
+
+async def test_writes_of_one_loop_iteration_become_one() -> None:
+    import asyncio
+
+    from netweave.security.tls import CoalescingTransport
+
+    sink = _Sink()
+    transport = CoalescingTransport(sink, asyncio.get_running_loop())  # type: ignore[arg-type]
+    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    transport.write(memoryview(b"body"))
+    assert sink.writes == []
+    await asyncio.sleep(0)
+    assert sink.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
+    transport.writelines([b"a", b"b"])
+    transport.close()  # flushes before closing
+    assert sink.writes[-1] == b"ab" and sink.closed
+    assert transport.get_extra_info("peername") == "info:peername"
+    await asyncio.sleep(0)
+    assert len(sink.writes) == 2  # the scheduled flush found nothing left

@@ -22,12 +22,21 @@ principal by ``sub``; its tenant and roles come from its claims (see
 :mod:`netweave.security.tokens`), completed by the directory's user and role bindings.
 
 A principal of a tenant that is not registered, or is suspended, is refused (403).
+
+Successful authentications are remembered for ``cache_ttl`` seconds (one second by
+default, never past a token's expiry), keyed by the ``Authorization`` header and the
+client certificate, and forgotten as soon as the tenancy directory changes on this
+replica; a change made on another replica takes effect here within the directory's
+refresh interval plus ``cache_ttl``.  An SMO reusing its token and connection thus pays
+for the signature check and the lookups once per second, not once per request.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from netweave.errors import ForbiddenError, UnauthenticatedError
@@ -74,6 +83,10 @@ class Authenticator:
         directory: Directory,
         tokens: TokenValidator | None = None,
         proxies: Sequence[Network] = (),
+        cache_ttl: float = 1.0,
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if mode in ("token", "any", "both") and tokens is None:
             raise ValueError(f"auth mode {mode} needs a token validator")
@@ -81,6 +94,14 @@ class Authenticator:
         self._directory = directory
         self._tokens = tokens
         self._proxies = list(proxies)
+        self._cache_ttl = cache_ttl
+        self._cache_size = cache_size
+        self._clock = clock
+        self._wall_clock = wall_clock
+        #: (Authorization header, peer) -> (principal, valid until, directory revision)
+        self._cache: OrderedDict[
+            tuple[str | None, PeerIdentity | None], tuple[Principal, float, int]
+        ] = OrderedDict()
 
     @property
     def challenge(self) -> dict[str, str]:
@@ -95,6 +116,32 @@ class Authenticator:
             return OPEN
         peer = self.peer(scope)
         authorization = _header(scope, _AUTHORIZATION)
+        key = (authorization, peer)
+        now = self._clock()
+        cached = self._cache.get(key)
+        if cached is not None:
+            principal, until, revision = cached
+            if until > now and revision == self._directory.revision:
+                return principal
+            del self._cache[key]
+        revision = self._directory.revision
+        principal = await self._authenticate(peer, authorization)
+        if self._cache_size > 0 and self._cache_ttl > 0:
+            self._cache[key] = (principal, now + self._lifetime(principal), revision)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return principal
+
+    def _lifetime(self, principal: Principal) -> float:
+        """How long an authentication may be reused: never past the token's expiry."""
+        expiry = principal.claims.get("exp")
+        if isinstance(expiry, int | float):
+            return max(0.0, min(self._cache_ttl, expiry - self._wall_clock()))
+        return self._cache_ttl
+
+    async def _authenticate(
+        self, peer: PeerIdentity | None, authorization: str | None
+    ) -> Principal:
         if self.mode == "mtls" or (self.mode == "any" and authorization is None):
             if peer is None:
                 raise UnauthenticatedError(

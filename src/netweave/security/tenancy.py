@@ -354,10 +354,14 @@ class Directory:
         self._checked_at = 0.0
         self._stale = True
         self._lock = asyncio.Lock()
+        #: grows whenever the records this directory answers from may have changed
+        #: (a reload, or an invalidation); callers caching its answers compare it
+        self.revision = 0
 
     def invalidate(self) -> None:
         """Reload on next use."""
         self._stale = True
+        self.revision += 1
 
     async def identity(self, names: Sequence[str]) -> Identity:
         """The records of a principal known by ``names`` (its identities, preferred first)."""
@@ -408,6 +412,7 @@ class Directory:
         view = _View.of(await self._store.snapshot())
         self._view = view
         self._checked_at = now
+        self.revision += 1
         return view
 
 

@@ -28,7 +28,7 @@ import os
 import ssl
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -323,6 +323,45 @@ def session_predates_context(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> bool:
     return created < math.ceil(built_at)
 
 
+class CoalescingTransport:
+    """A transport that joins the writes of one event-loop iteration into one.
+
+    uvicorn writes a response's head and its body separately; over TLS every write is a
+    record to encrypt and a send to make, so joining them (flushed at the end of the
+    loop iteration, before anything else can be written) makes one of each.  Everything
+    but ``write`` goes to the wrapped transport; ``close`` flushes first.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(bytes(data))
+
+    def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
+        for chunk in chunks:
+            self.write(chunk)
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending.clear()
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class PeerCertHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, plus the ASGI ``tls`` extension on TLS connections.
 
@@ -331,6 +370,7 @@ class PeerCertHttpToolsProtocol(HttpToolsProtocol):
     """
 
     _tls_extension: dict[str, Any] | None = None
+    _extensions: dict[str, Any] | None = None
     _peer: PeerIdentity | None = None
 
     def connection_made(  # type: ignore[override]
@@ -345,17 +385,21 @@ class PeerCertHttpToolsProtocol(HttpToolsProtocol):
             transport.abort()
             return
         self._tls_extension, self._peer = tls_scope_extension(ssl_object)
+        self.transport = cast(asyncio.Transport, CoalescingTransport(transport, self.loop))
+        self._extensions = {"tls": self._tls_extension}
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._tls_extension is None:
             return
         scope = cast(dict[str, Any], self.scope)
-        extensions = dict(scope.get("extensions") or {})
-        extensions["tls"] = dict(
-            self._tls_extension, client_cert_chain=list(self._tls_extension["client_cert_chain"])
-        )
-        scope["extensions"] = extensions
+        extensions = scope.get("extensions")
+        if extensions:
+            scope["extensions"] = {**extensions, "tls": self._tls_extension}
+        else:
+            # the same mapping for every request of this connection (the application must
+            # treat it as read-only): built once per connection, not per request
+            scope["extensions"] = self._extensions
         scope[PEER_SCOPE_KEY] = self._peer
 
 
