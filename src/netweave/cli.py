@@ -74,12 +74,15 @@ def serve(
 
 
 def _check_backend(settings: Settings) -> None:
-    """Fail fast, in one line, on a backend configuration that cannot work (a kubeconfig)."""
+    """Fail fast, in one line, on a configuration that cannot work: a kubeconfig, the
+    token settings or the tenancy file."""
     import asyncio
 
     from netweave.adapters.registry import build_adapter
+    from netweave.security.setup import check_security
 
     try:
+        check_security(settings)
         adapter = build_adapter(settings)
     except ConfigError as exc:
         typer.echo(f"netweave: {exc}", err=True)

@@ -185,6 +185,17 @@ class Settings(BaseSettings):
         description="Comma-separated accepted JWT algorithms (asymmetric only).",
     )
     token_leeway: float = Field(default=30.0, ge=0, le=600, description="Clock skew, seconds.")
+    token_cache_ttl: float = Field(
+        default=60.0, ge=0, description="Seconds a verified token is remembered (never past exp)."
+    )
+    token_cache_size: int = Field(default=10_000, ge=0, description="Tokens remembered; 0 = none.")
+    auth_cache_ttl: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Seconds an authenticated principal is reused for the same credentials "
+        "(tenancy changes on other replicas take up to this long more to apply).",
+    )
     token_tenant_claim: str = Field(default="tenant", min_length=1)
     token_roles_claim: str = Field(default="roles", min_length=1)
     token_scope_claim: str = Field(default="scope", min_length=1)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import orjson
 import pytest
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
-from tests.audit.records import FakeClock, make_record
+from tests.audit.records import BASE, FakeClock, make_record
 from tests.redisserver import redis_server
 
 from netweave.errors import InvalidRequestError
@@ -148,3 +149,23 @@ def test_trail_refuses_nonsense_settings() -> None:
         AuditTrail(log, retention=0, markers=MARKERS, page_size=10)
     with pytest.raises(ValueError, match="page_size"):
         AuditTrail(log, retention=10, markers=MARKERS, page_size=0)
+
+
+async def test_audit_lines_are_written_even_when_the_log_level_hides_info(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from netweave.observability.logging import configure_logging
+
+    configure_logging(level="error")
+    try:
+        trail = trail_of(InMemoryAuditLog(), FakeClock(BASE))
+        await trail.record(make_record(1.0, action="tenants:create"))
+        from netweave.observability.logging import get_logger
+
+        get_logger("netweave.elsewhere").info("hidden at level error")
+        await asyncio.sleep(0)  # the log writer flushes at the end of the loop iteration
+        lines = [orjson.loads(line) for line in capfd.readouterr().err.splitlines() if line]
+    finally:
+        configure_logging(level="info")
+    assert [line["action"] for line in lines if line.get("event") == "audit"] == ["tenants:create"]
+    assert not any(line.get("event") == "hidden at level error" for line in lines)

@@ -84,3 +84,27 @@ def test_inconsistent_security_settings_are_one_line_errors(
     with pytest.raises(ConfigError, match=message) as caught:
         load_settings(**settings)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("tenants: [{tenantId: shared, name: x}]", "tenants[0]"),
+        ("users: [{tenantId: nowhere, subject: s}]", "users[0]"),
+        ("roleBindings: [{subject: s, role: emperor}]", "roleBindings[0]"),
+        ("- not a mapping", "tenancy"),
+    ],
+)
+def test_check_config_refuses_a_bad_tenancy_file_in_one_line(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "tenancy.yaml"
+    path.write_text(content)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETWEAVE_")}
+    env["NETWEAVE_TENANCY_FILE"] = str(path)
+    done = subprocess.run(
+        [sys.executable, "-m", "netweave", "check-config"], env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode == 2, done.stdout
+    assert b"NETWEAVE_TENANCY_FILE" in done.stderr and message.encode() in done.stderr
+    assert done.stderr.count(b"\n") == 1

@@ -170,3 +170,17 @@ def get_logger(name: str, **initial: Any) -> Any:
     :func:`configure_logging`, and picks the configuration up on first use.
     """
     return structlog.get_logger(component=name, **initial)
+
+
+def get_unfiltered_logger(name: str, **initial: Any) -> Any:
+    """Like :func:`get_logger`, but its info lines are written whatever ``log_level`` says.
+
+    For records that must not be lost to a quiet log level: the audit trail's lines are
+    its fallback copy when the store cannot take them.
+    """
+    return structlog.wrap_logger(
+        None,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        component=name,
+        **initial,
+    )

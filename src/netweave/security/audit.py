@@ -27,7 +27,7 @@ from pydantic import Field, field_validator
 
 from netweave.errors import InvalidRequestError
 from netweave.models.common import WireModel
-from netweave.observability.logging import get_logger
+from netweave.observability.logging import get_unfiltered_logger
 from netweave.query import PageMarkers, schema_of
 from netweave.query.listing import ListQuery, RenderedPage, finish_page, render_page
 from netweave.security.principal import AuthMethod
@@ -186,7 +186,7 @@ class AuditTrail:
         self._prune_interval = prune_interval
         self._clock = clock
         self._next_prune = float("-inf")
-        self._logger = get_logger("netweave.audit")
+        self._logger = get_unfiltered_logger("netweave.audit")
 
     async def record(self, record: AuditRecord) -> None:
         """Log the record, then store it; never raises (the request is answered already)."""

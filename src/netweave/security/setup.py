@@ -22,14 +22,20 @@ from netweave.query import PageMarkers
 from netweave.security.audit import AuditLog, AuditTrail
 from netweave.security.authentication import Authenticator, parse_networks
 from netweave.security.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from netweave.security.tenancy import Directory, TenancyStore, apply_seed, load_tenancy_file
+from netweave.security.tenancy import (
+    Directory,
+    TenancySeed,
+    TenancyStore,
+    apply_seed,
+    load_tenancy_file,
+)
 from netweave.security.tenancy_service import TenancyService
 from netweave.security.tokens import TokenSettings, TokenValidator
 from netweave.store.audit import InMemoryAuditLog, RedisAuditLog
 from netweave.store.base import Store
 from netweave.store.tenants import InMemoryTenancyStore, RedisTenancyStore
 
-__all__ = ["Security", "build_security", "token_settings"]
+__all__ = ["Security", "build_security", "check_security", "token_settings"]
 
 _log = get_logger("netweave.security")
 
@@ -90,13 +96,34 @@ def token_settings(settings: Settings) -> TokenSettings | None:
                 Path(p.strip()) for p in settings.token_key_files.split(",") if p.strip()
             ),
             leeway=settings.token_leeway,
+            token_cache_ttl=settings.token_cache_ttl,
+            token_cache_size=settings.token_cache_size,
             tenant_claim=settings.token_tenant_claim,
             roles_claim=settings.token_roles_claim,
             scope_claim=settings.token_scope_claim,
             role_map=settings.token_role_map,
         )
     except ValueError as exc:
-        raise ConfigError(f"invalid configuration: token settings: {exc}") from None
+        raise ConfigError(
+            f"invalid configuration: NETWEAVE_TOKEN_* (token settings): {exc}"
+        ) from None
+
+
+def check_security(settings: Settings) -> None:
+    """Raise :class:`ConfigError` (one line) for token settings or a tenancy file that
+    cannot work, before anything starts."""
+    token_settings(settings)
+    if settings.tenancy_file is not None:
+        _load_seed(settings.tenancy_file)
+
+
+def _load_seed(path: Path) -> TenancySeed:
+    try:
+        return load_tenancy_file(path)
+    except ValueError as exc:
+        raise ConfigError(
+            f"invalid configuration: NETWEAVE_TENANCY_FILE (tenancy_file): {exc}"
+        ) from None
 
 
 async def build_security(settings: Settings, store: Store, *, markers: PageMarkers) -> Security:
@@ -114,11 +141,7 @@ async def build_security(settings: Settings, store: Store, *, markers: PageMarke
         audit_log = InMemoryAuditLog()
         limiter = MemoryRateLimiter()
     if settings.tenancy_file is not None:
-        try:
-            seed = load_tenancy_file(settings.tenancy_file)
-        except ValueError as exc:
-            raise ConfigError(f"invalid configuration: tenancy_file: {exc}") from None
-        await apply_seed(tenancy_store, seed)
+        await apply_seed(tenancy_store, _load_seed(settings.tenancy_file))
         _log.info("tenancy file applied", path=str(settings.tenancy_file))
     directory = Directory(tenancy_store)
     closers: list[httpx.AsyncClient] = []
@@ -137,6 +160,7 @@ async def build_security(settings: Settings, store: Store, *, markers: PageMarke
         directory=directory,
         tokens=tokens,
         proxies=parse_networks(settings.trusted_proxies),
+        cache_ttl=settings.auth_cache_ttl,
     )
     audit = AuditTrail(
         audit_log,
