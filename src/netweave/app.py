@@ -21,12 +21,24 @@ from starlette.types import ASGIApp
 
 from netweave import __version__
 from netweave.adapters.registry import build_adapter
-from netweave.api import audit, deliveries, inventory, operations, subscriptions, tenancy
+from netweave.api import (
+    audit,
+    batch,
+    deliveries,
+    gateway,
+    gateway_subscriptions,
+    inventory,
+    operations,
+    subscriptions,
+    tenancy,
+)
+from netweave.api import lifecycle as lifecycle_api
 from netweave.api.access import AccessMiddleware
 from netweave.api.lean import LeanRouter, openapi_paths
 from netweave.api.middleware import RequestContextMiddleware
 from netweave.api.problems import install_problem_handlers
 from netweave.config import Settings
+from netweave.inventory.lifecycle import LifecycleService
 from netweave.inventory.service import InventoryService
 from netweave.inventory.view import InventoryView
 from netweave.models.inventory import OCloudInfo
@@ -39,9 +51,10 @@ from netweave.notifications.subscriptions import SubscriptionService
 from netweave.observability.logging import get_logger
 from netweave.observability.metrics import Metrics
 from netweave.query import PageMarkers
+from netweave.security.authentication import parse_networks
 from netweave.security.setup import build_security
 from netweave.security.visibility import TenantVisibility
-from netweave.store.factory import build_store
+from netweave.store.factory import build_operation_store, build_store
 
 __all__ = ["create_app"]
 
@@ -114,6 +127,15 @@ def create_app(settings: Settings) -> FastAPI:
             visible=visibility.sees_event,
         )
         app.state.notifications = engine
+        app.state.lifecycle = lifecycle = LifecycleService(
+            adapter,
+            view,
+            visibility,
+            build_operation_store(store, settings),
+            ocloud_id=settings.effective_ocloud_id,
+            max_resource_pools=security.quotas.max_resource_pools,
+            tenant_exists=security.quotas.tenant_exists,
+        )
         view.add_listener(engine.on_event)
         global_key = settings.notification_key()
         delivery = DeliveryService(
@@ -142,6 +164,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             watcher.cancel()
+            await lifecycle.aclose()
             await delivery.aclose()
             for task in [watcher, *background]:
                 task.cancel()
@@ -171,8 +194,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(subscriptions.router)
     app.include_router(deliveries.router)
     app.include_router(tenancy.router)
+    app.include_router(lifecycle_api.router)
+    app.include_router(batch.router)
+    app.include_router(gateway_subscriptions.router)
     app.include_router(audit.router)
-    lean_routes = inventory.ROUTES
+    lean_routes = [*inventory.ROUTES, *gateway.ROUTES]
     _document_lean_routes(app, lean_routes)
     app.outer_middleware = [
         Middleware(
@@ -182,6 +208,7 @@ def create_app(settings: Settings) -> FastAPI:
             access_log=settings.access_log,
             security_headers=settings.security_headers,
             tls=settings.tls_cert_file is not None,
+            trusted_proxies=parse_networks(settings.trusted_proxies),
         ),
         Middleware(AccessMiddleware),
         Middleware(LeanRouter, routes=lean_routes),
@@ -215,7 +242,10 @@ def _document_lean_routes(app: FastAPI, routes: list[Any]) -> None:
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )
             paths, definitions = openapi_paths(routes)
-            schema["paths"] = {**paths, **schema.get("paths", {})}
+            for path, operations in schema.get("paths", {}).items():
+                # a path may have its reads on the lean router and its writes on FastAPI
+                paths[path] = {**paths.get(path, {}), **operations}
+            schema["paths"] = paths
             schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions)
             app.openapi_schema = schema
         return app.openapi_schema

@@ -95,6 +95,13 @@ def check_config(config: ConfigOption = None) -> None:
     """Validate the configuration and print the effective settings (secrets masked)."""
     settings = _settings(config)
     _check_backend(settings)
+    from netweave.server import check_exposure
+
+    try:
+        check_exposure(settings)
+    except ConfigError as exc:
+        typer.echo(f"netweave: {exc}", err=True)
+        raise typer.Exit(code=2) from None
     shown = settings.model_dump(mode="json")
     shown["effective_ocloud_id"] = settings.effective_ocloud_id
     shown["effective_global_cloud_id"] = settings.effective_global_cloud_id

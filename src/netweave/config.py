@@ -340,7 +340,8 @@ class Settings(BaseSettings):
         if self.service_uri:
             return self.service_uri
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls_cert_file is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def effective_auth_mode(self) -> Literal["open", "mtls", "token", "any", "both"]:

@@ -63,8 +63,9 @@ def build_server(app: FastAPI, settings: Settings, **options: Any) -> GatewaySer
     options.setdefault("access_log", False)
     options.setdefault("server_header", False)
     options.setdefault("lifespan", "on")
-    options.setdefault("proxy_headers", bool(settings.trusted_proxies))
-    options.setdefault("forwarded_allow_ips", settings.trusted_proxies or None)
+    # X-Forwarded-* are applied by the request-context middleware, which keeps the
+    # direct peer (a forwarded client certificate counts only from a trusted proxy)
+    options.setdefault("proxy_headers", False)
     config = GatewayServerConfig(
         app, host=settings.host, port=settings.port, tls=tls_config(settings), **options
     )

@@ -14,6 +14,7 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -492,3 +493,71 @@ def test_security_headers_on_every_answer(http: httpx.Client, issuer: TokenIssue
         assert response.headers["cache-control"] == "no-store"
         assert "default-src 'none'" in response.headers["content-security-policy"]
         assert "strict-transport-security" not in response.headers  # plain HTTP here
+
+
+def test_a_tenant_token_claiming_a_system_role_acts_only_within_its_tenant(
+    http: httpx.Client, issuer: TokenIssuer
+) -> None:
+    bold = as_(issuer, "smo-a-bot", tenant="smo-a", scope="role:o2ims-admin")
+    assert pool_names(http, bold) == {"mad-ran-edge", "dal-storage"}
+    quotas = {"quotas": {"maxSubscriptions": 1000}}
+    problem(http.patch("/o2ims/v1/tenants/smo-a", json=quotas, headers=bold), 403)
+    binding = {"subject": "smo-a-bot", "role": "platform-admin"}
+    problem(http.post("/o2ims/v1/roleBindings", json=binding, headers=bold), 403)
+    problem(http.delete("/o2ims/v1/tenants/smo-a", headers=bold), 403)
+    assert http.get("/o2ims/v1/tenants/smo-a", headers=as_(issuer, "ops")).status_code == 200
+
+
+def test_an_unreachable_key_set_is_503_not_500(tmp_path: Path) -> None:
+    from tests.servers import free_port
+
+    closed = f"http://127.0.0.1:{free_port()}/jwks.json"
+    with (
+        serve_gateway(
+            access_log=False, token_issuer=ISSUER, token_audience=AUDIENCE, token_jwks_url=closed
+        ) as gateway,
+        httpx.Client(base_url=gateway.base_url, trust_env=False, timeout=20) as client,
+    ):
+        issuer = TokenIssuer(tmp_path / "key.pem")
+        response = client.get(POOLS, headers=issuer.headers("ops"))
+        problem(response, 503)
+        assert int(response.headers["retry-after"]) >= 1
+
+
+def test_dead_letters_are_scoped_to_the_tenant_of_their_subscription(
+    http: httpx.Client, issuer: TokenIssuer, receiver: Receiver, gateway: RunningGateway
+) -> None:
+    from netweave.store.base import Delivery
+
+    b = as_(issuer, "smo-b-client")
+    created = http.post(SUBS, json={"callback": receiver.script("/dead")}, headers=b)
+    assert created.status_code == 201
+    sub_id = created.json()["subscriptionId"]
+    store = gateway.app.state.store
+
+    async def bury() -> None:
+        delivery = Delivery(
+            subscription_id=sub_id,
+            notification_id="00000000-0000-4000-8000-000000000001",
+            callback=receiver.base_url + "/dead",
+            body=b"{}",
+            event_time=time.time(),
+        )
+        await store.enqueue([delivery])
+        for taken in await store.take("test", limit=10, wait=1.0):
+            await store.dead_letter(taken, reason="test")
+
+    asyncio.run_coroutine_threadsafe(bury(), gateway.app.state.loop).result(timeout=10)
+    dead = "/o2ims/v1/deliveries/dead"
+    try:
+        theirs = http.get(dead, headers=b).json()["items"]
+        assert [item["subscriptionId"] for item in theirs] == [sub_id]
+        assert sub_id in {
+            i["subscriptionId"] for i in http.get(dead, headers=as_(issuer, "ops")).json()["items"]
+        }
+        a = as_(issuer, "smo-a-client")
+        assert http.get(dead, headers=a).json()["items"] == []
+        problem(http.post(f"{dead}/{theirs[0]['deadLetterId']}/replay", headers=a), 404)
+        assert http.post(f"{dead}/{theirs[0]['deadLetterId']}/replay", headers=b).status_code == 202
+    finally:
+        http.delete(f"{SUBS}/{sub_id}", headers=b)

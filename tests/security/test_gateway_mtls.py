@@ -188,3 +188,47 @@ def test_forwarded_client_certificates_count_only_from_trusted_proxies(
             assert response.headers["www-authenticate"].startswith("ClientCertificate")
         # without the header nobody is authenticated either way
         assert http.get(POOLS).status_code == 401
+
+
+def test_a_forwarded_certificate_counts_with_x_forwarded_for_too(tenancy_file: Path) -> None:
+    """A mesh sends both headers: the client address it forwards must not make the proxy
+    itself look untrusted."""
+    with (
+        serve_gateway(
+            access_log=False,
+            auth_mode="mtls",
+            trusted_proxies="127.0.0.1",
+            tenancy_file=tenancy_file,
+            simulated_pool_owners=OWNERS,
+        ) as gateway,
+        httpx.Client(base_url=gateway.base_url, trust_env=False) as http,
+    ):
+        headers = {
+            "X-Forwarded-Client-Cert": _xfcc(SMO_A),
+            "X-Forwarded-For": "203.0.113.7",
+            "X-Forwarded-Proto": "https",
+        }
+        assert names(http.get(POOLS, headers=headers)) == {"mad-ran-edge", "dal-storage"}
+        # the audit trail records the forwarded client address, not the proxy's
+        created = http.post(
+            "/o2ims/v1/tenants", json={"tenantId": "x", "name": "x"}, headers=headers
+        )
+        assert created.status_code == 403  # a tenant admin manages no tenants
+    with (
+        serve_gateway(
+            access_log=False,
+            auth_mode="mtls",
+            trusted_proxies="127.0.0.1",
+            tenancy_file=tenancy_file,
+        ) as gateway,
+        httpx.Client(base_url=gateway.base_url, trust_env=False) as http,
+    ):
+        ops = "spiffe://operator.example.net/ops"
+        headers = {"X-Forwarded-Client-Cert": _xfcc(ops), "X-Forwarded-For": "198.51.100.9"}
+        http.post("/o2ims/v1/tenants", json={"tenantId": "y", "name": "y"}, headers=headers)
+        found = http.get(
+            "/o2ims/v1/audit/events",
+            params={"filter": "(eq,action,tenants:create)"},
+            headers=headers,
+        ).json()["items"]
+        assert [e["sourceAddress"] for e in found] == ["198.51.100.9"]

@@ -162,6 +162,123 @@ async def test_generation_changes_on_every_add_and_remove(store: Store) -> None:
     assert seen == sorted(set(seen))
 
 
+async def test_replace_rewrites_the_record_in_place(store: Store) -> None:
+    for subscription_id, created_at in [("a", 1.0), ("b", 2.0), ("c", 3.0)]:
+        await store.add_subscription(subscription(subscription_id, created_at=created_at))
+    before = await store.subscriptions_generation()
+    current = await store.get_subscription("b")
+    assert current is not None
+    new = replace(
+        current,
+        callback="http://h/new",
+        filter="(eq,objectType,ResourceInfo)",
+        consumer_subscription_id="c-new",
+    )
+    assert await store.replace_subscription(new) is True
+    assert await store.get_subscription("b") == new
+    listed = await store.list_subscriptions()
+    assert [r.subscription_id for r in listed] == ["a", "b", "c"]
+    assert listed[1] == new
+    assert await store.subscriptions_generation() > before
+
+
+async def test_replacing_an_unknown_subscription_changes_nothing(store: Store) -> None:
+    await add(store, "s1")
+    before = await store.subscriptions_generation()
+    assert await store.replace_subscription(subscription("ghost", callback="http://h/g")) is False
+    assert await store.get_subscription("ghost") is None
+    assert [r.subscription_id for r in await store.list_subscriptions()] == ["s1"]
+    assert await store.subscriptions_generation() == before
+    # nothing of the ghost's callback and filter was claimed
+    await store.add_subscription(subscription("s2", callback="http://h/g"))
+
+
+async def test_replace_releases_the_old_pair_and_claims_the_new_one(store: Store) -> None:
+    await store.add_subscription(subscription("s1", callback="http://h/old", filter="(eq,a,1)"))
+    moved = subscription("s1", callback="http://h/new", filter="(eq,a,2)")
+    assert await store.replace_subscription(moved) is True
+    with pytest.raises(ConflictError):
+        await store.add_subscription(subscription("s2", callback="http://h/new", filter="(eq,a,2)"))
+    await store.add_subscription(subscription("s3", callback="http://h/old", filter="(eq,a,1)"))
+    # the pair of s1 is now the new one: removing s1 frees it (and not the old one, s3's)
+    assert await store.remove_subscription("s1") is True
+    await store.add_subscription(subscription("s4", callback="http://h/new", filter="(eq,a,2)"))
+    with pytest.raises(ConflictError):
+        await store.add_subscription(subscription("s5", callback="http://h/old", filter="(eq,a,1)"))
+
+
+async def test_replace_onto_another_subscription_s_pair_is_a_conflict(store: Store) -> None:
+    first = subscription("s1", callback="http://h/one", filter="(eq,a,1)")
+    second = subscription("s2", callback="http://h/two")
+    await store.add_subscription(first)
+    await store.add_subscription(second)
+    before = await store.subscriptions_generation()
+    with pytest.raises(ConflictError):
+        await store.replace_subscription(
+            replace(second, callback="http://h/one", filter="(eq,a,1)")
+        )
+    assert await store.get_subscription("s1") == first
+    assert await store.get_subscription("s2") == second
+    assert await store.subscriptions_generation() == before
+    # both still hold their own pair
+    for taken in (first, second):
+        with pytest.raises(ConflictError):
+            await store.add_subscription(replace(taken, subscription_id="other"))
+
+
+async def test_replace_keeping_the_pair_is_not_a_conflict(store: Store) -> None:
+    original = subscription("s1", callback="http://h/cb", filter="(eq,a,1)")
+    await store.add_subscription(original)
+    renamed = replace(original, consumer_subscription_id="renamed")
+    assert await store.replace_subscription(renamed) is True
+    assert await store.get_subscription("s1") == renamed
+    with pytest.raises(ConflictError):
+        await store.add_subscription(replace(original, subscription_id="s2"))
+
+
+async def test_the_same_pair_in_another_tenant_is_not_a_replace_conflict(store: Store) -> None:
+    await store.add_subscription(replace(subscription("a1", callback="http://h/x"), tenant="a"))
+    mine = replace(subscription("b1", callback="http://h/y"), tenant="b")
+    await store.add_subscription(mine)
+    moved = replace(mine, callback="http://h/x")
+    assert await store.replace_subscription(moved) is True
+    assert await store.get_subscription("b1") == moved
+
+
+async def test_concurrent_replaces_onto_one_pair_have_exactly_one_winner(store: Store) -> None:
+    records = [subscription(f"s{i}") for i in range(8)]
+    for record in records:
+        await store.add_subscription(record)
+    outcomes = await asyncio.gather(
+        *(
+            store.replace_subscription(replace(record, callback="http://h/cb", filter="(eq,a,1)"))
+            for record in records
+        ),
+        return_exceptions=True,
+    )
+    assert sum(outcome is True for outcome in outcomes) == 1
+    assert all(isinstance(o, ConflictError) for o in outcomes if o is not True)
+    stored = await store.list_subscriptions()
+    assert sum(r.callback == "http://h/cb" for r in stored) == 1
+    assert len(stored) == 8
+
+
+async def test_replace_keeps_the_pending_deliveries_and_their_callback(store: Store) -> None:
+    await add(store, "s1")
+    await store.enqueue([delivery("s1", n) for n in range(3)])
+    [in_flight] = await store.take("w1", limit=1, wait=0)
+    current = await store.get_subscription("s1")
+    assert current is not None
+    assert await store.replace_subscription(replace(current, callback="http://h/new")) is True
+    assert await store.depth() == 3
+    await store.complete(in_flight)
+    rest = await drain(store)
+    assert [d.notification_id for d in rest] == ["s1-1", "s1-2"]
+    # queued for the old callback, they still go there
+    assert {d.callback for d in [in_flight, *rest]} == {"http://127.0.0.1:9/s1"}
+    assert await store.depth() == 0
+
+
 # -- outbox: order and flight ----------------------------------------------------------------
 
 

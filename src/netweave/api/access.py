@@ -28,13 +28,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from netweave.api.middleware import REQUEST_ID_SCOPE_KEY
 from netweave.api.problems import send_problem
-from netweave.errors import ForbiddenError, O2Error, TooManyRequestsError, UnauthenticatedError
+from netweave.errors import ForbiddenError, O2Error, TooManyRequestsError
 from netweave.observability.logging import get_logger
 from netweave.security.audit import AuditRecord, AuditTrail, Outcome
 from netweave.security.authentication import Authenticator
 from netweave.security.principal import ANONYMOUS, SCOPE_KEY, Principal
 from netweave.security.ratelimit import RateLimiter
-from netweave.security.rbac import PUBLIC, ROUTE_PERMISSIONS, RouteTable, allowed
+from netweave.security.rbac import (
+    AUTHENTICATED,
+    PUBLIC,
+    ROUTE_PERMISSIONS,
+    RouteTable,
+    allowed,
+)
 
 __all__ = ["AccessMiddleware", "AccessPolicy", "TenantLimits"]
 
@@ -82,32 +88,38 @@ class AccessMiddleware:
         policy: AccessPolicy | None = getattr(scope["app"].state, "access", None)
         if policy is None:  # the lifespan has not run: nothing can be authorised yet
             raise RuntimeError("the access policy is not ready")
-        action = str(permission) if permission is not None else f"{method} {path}"
+        if permission is AUTHENTICATED:
+            action = "batch"
+        elif permission is not None:
+            action = str(permission)
+        else:
+            action = f"{method} {path}"
 
         try:
             principal = await policy.authenticator.authenticate(scope)
-        except (UnauthenticatedError, ForbiddenError) as error:
+        except O2Error as error:  # 401, 403, or 503 when keys or tenancy cannot be loaded
             await self._refuse(policy, scope, send, error, ANONYMOUS, "authentication")
             return
         scope[SCOPE_KEY] = principal
         structlog.contextvars.bind_contextvars(principal=principal.subject, tenant=principal.tenant)
 
-        if permission is not None and not allowed(principal, permission, tenant=principal.tenant):
+        if (
+            permission is not None
+            and permission is not AUTHENTICATED
+            and not allowed(principal, permission, tenant=principal.tenant)
+        ):
             denied = ForbiddenError(f"this operation requires the permission {permission}")
             await self._refuse(policy, scope, send, denied, principal, action)
             return
 
         if principal.tenant is not None:
-            rate, burst = await policy.limits(principal.tenant)
-            if rate > 0:
-                wait = await policy.limiter.acquire(principal.tenant, rate=rate, burst=burst)
-                if wait > 0:
-                    limited = TooManyRequestsError(
-                        f"tenant {principal.tenant} is over its request rate of {rate:g}/s",
-                        retry_after=math.ceil(wait),
-                    )
-                    await send_problem(send, limited, scope)
-                    return
+            try:
+                limited = await self._over_rate(policy, principal.tenant)
+            except O2Error as error:
+                limited = error
+            if limited is not None:
+                await send_problem(send, limited, scope)
+                return
 
         if method not in _MUTATING:
             await self.app(scope, receive, send)
@@ -126,6 +138,18 @@ class AccessMiddleware:
             done: Outcome = "success" if status < 400 else "failure"
             await policy.audit.record(_record(scope, principal, action, done, status))
 
+    @staticmethod
+    async def _over_rate(policy: AccessPolicy, tenant: str) -> O2Error | None:
+        rate, burst = await policy.limits(tenant)
+        if rate <= 0:
+            return None
+        wait = await policy.limiter.acquire(tenant, rate=rate, burst=burst)
+        if wait <= 0:
+            return None
+        return TooManyRequestsError(
+            f"tenant {tenant} is over its request rate of {rate:g}/s", retry_after=math.ceil(wait)
+        )
+
     async def _refuse(
         self,
         policy: AccessPolicy,
@@ -136,7 +160,7 @@ class AccessMiddleware:
         action: str,
     ) -> None:
         await send_problem(send, error, scope)
-        outcome: Outcome = "failure" if isinstance(error, UnauthenticatedError) else "denied"
+        outcome: Outcome = "denied" if isinstance(error, ForbiddenError) else "failure"
         _log.info("access refused", status=error.status, reason=error.detail, action=action)
         await policy.audit.record(
             _record(scope, principal, action, outcome, error.status, detail=error.detail)

@@ -17,7 +17,8 @@ from starlette.responses import Response
 
 from netweave.errors import NotFoundError
 from netweave.models.common import ProblemDetails, WireModel
-from netweave.store.base import DeadLetter, Outbox
+from netweave.security.principal import tenant_of
+from netweave.store.base import DeadLetter, Outbox, SubscriptionStore
 
 PREFIX = "/o2ims/v1/deliveries/dead"
 _PROBLEM = {"model": ProblemDetails, "content": {"application/problem+json": {}}}
@@ -64,11 +65,27 @@ def _info(dead: DeadLetter) -> DeadLetterInfo:
     )
 
 
+#: how many dead letters are scanned to find a tenant's own
+_TENANT_SCAN = 10_000
+
+
+async def _visible_dead_letters(request: Request, limit: int) -> list[DeadLetter]:
+    """Dead letters the caller may see: all for the platform, a tenant's own otherwise
+    (those of its subscriptions: they hold its callbacks and its notifications)."""
+    tenant = tenant_of(request.scope)
+    if tenant is None:
+        return await _outbox(request).dead_letters(limit=limit)
+    store: SubscriptionStore = request.app.state.store
+    own = {r.subscription_id for r in await store.list_subscriptions() if r.tenant == tenant}
+    dead = await _outbox(request).dead_letters(limit=_TENANT_SCAN)
+    return [item for item in dead if item.delivery.subscription_id in own][:limit]
+
+
 @router.get("", response_model=DeadLetterList, operation_id="listDeadLetters")
 async def list_dead_letters(
     request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> Response:
-    dead = await _outbox(request).dead_letters(limit=limit)
+    dead = await _visible_dead_letters(request, limit)
     listing = DeadLetterList(items=[_info(item) for item in dead])
     return Response(
         content=orjson.dumps(listing.model_dump(mode="json", by_alias=True)),
@@ -84,6 +101,11 @@ async def list_dead_letters(
     summary="Queue a dead letter for delivery again",
 )
 async def replay_dead_letter(request: Request, deadLetterId: str) -> Response:
+    if tenant_of(request.scope) is not None and not any(
+        item.dead_letter_id == deadLetterId
+        for item in await _visible_dead_letters(request, _TENANT_SCAN)
+    ):
+        raise NotFoundError(f"dead letter {deadLetterId} does not exist")
     if not await _outbox(request).replay(deadLetterId):
         raise NotFoundError(
             f"dead letter {deadLetterId} does not exist (or its subscription was deleted)"

@@ -23,7 +23,7 @@ TAG = "O2-IMS infrastructure inventory"
 __all__ = ["PREFIX", "ROUTES"]
 
 
-def _service(request: LeanRequest) -> InventoryService:
+def inventory_service(request: LeanRequest) -> InventoryService:
     service: InventoryService = request.state.inventory
     return service
 
@@ -39,7 +39,7 @@ def _versions_handler(uri_prefix: str) -> LeanHandler:
 
 
 async def _cloud_info(request: LeanRequest) -> LeanResponse:
-    return LeanResponse(body=_service(request).get_ocloud(field_params(request.query)))
+    return LeanResponse(body=inventory_service(request).get_ocloud(field_params(request.query)))
 
 
 def _list_handler(kind: ObjectKind, parent: tuple[ObjectKind, str] | None = None) -> LeanHandler:
@@ -47,7 +47,7 @@ def _list_handler(kind: ObjectKind, parent: tuple[ObjectKind, str] | None = None
 
     async def handler(request: LeanRequest) -> LeanResponse:
         parent_ref = (parent[0], request.path_params[parent[1]]) if parent else None
-        page = _service(request).list(
+        page = inventory_service(request).list(
             kind, list_query(request.query), parent=parent_ref, tenant=tenant_of(request.scope)
         )
         headers = [("X-Total-Count", str(page.total))]
@@ -59,12 +59,12 @@ def _list_handler(kind: ObjectKind, parent: tuple[ObjectKind, str] | None = None
     return handler
 
 
-def _get_handler(
+def get_handler(
     kind: ObjectKind, id_param: str, parent: tuple[ObjectKind, str] | None = None
 ) -> LeanHandler:
     async def handler(request: LeanRequest) -> LeanResponse:
         parent_ref = (parent[0], request.path_params[parent[1]]) if parent else None
-        body = _service(request).get(
+        body = inventory_service(request).get(
             kind,
             request.path_params[id_param],
             field_params(request.query),
@@ -101,7 +101,7 @@ def _collection(
         ),
         LeanRoute(
             path=f"{path}/{{{id_param}}}",
-            handler=_get_handler(kind, id_param, parent),
+            handler=get_handler(kind, id_param, parent),
             operation_id=f"get{singular}",
             summary=f"Get one {singular[0].lower() + singular[1:]}",
             model=model,

@@ -82,6 +82,10 @@ class LeanRoute:
     query: QueryKind = "none"
     not_found: bool = False
     tag: str = ""
+    #: lists: a bare array (standard surface) or ``{"items": [...], "nextMarker": ...}``
+    envelope: Literal["array", "items"] = "array"
+    #: methods of this path that the application behind the router serves (writes)
+    passthrough: frozenset[str] = frozenset()
     regex: re.Pattern[str] | None = field(init=False, default=None)
     params: tuple[str, ...] = field(init=False, default=())
 
@@ -126,12 +130,17 @@ class LeanRouter:
             await self.app(scope, receive, send)
             return
         route, path_params = matched
+        if scope["method"] in route.passthrough:
+            await self.app(scope, receive, send)
+            return
         scope["route"] = route
         try:
             if scope["method"] != "GET":
+                allowed = ["GET", *sorted(route.passthrough)]
                 raise MethodNotAllowedError(
-                    f"{scope['method']} is not supported on {scope['path']}; allowed: GET",
-                    allow=["GET"],
+                    f"{scope['method']} is not supported on {scope['path']}; "
+                    f"allowed: {', '.join(allowed)}",
+                    allow=allowed,
                 )
             raw_query = scope["query_string"]
             query = (
@@ -234,6 +243,15 @@ def openapi_paths(
         if route.model is not None:
             ref = {"$ref": f"#/components/schemas/{route.model.__name__}"}
             schema = {"type": "array", "items": ref} if route.many else ref
+            if route.many and route.envelope == "items":
+                schema = {
+                    "type": "object",
+                    "properties": {
+                        "items": schema,
+                        "nextMarker": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                    },
+                    "required": ["items", "nextMarker"],
+                }
         responses: dict[str, Any] = {
             "200": {"description": "OK", "content": {"application/json": {"schema": schema}}},
             "400": {"description": "Bad request", "content": _PROBLEM_REF},
@@ -242,11 +260,13 @@ def openapi_paths(
         }
         if route.not_found:
             responses["404"] = {"description": "No such object", "content": _PROBLEM_REF}
-        if route.many:
+        if route.many and route.envelope == "array":
             responses["200"]["headers"] = {
                 "Link": {"schema": {"type": "string"}, "description": "Next page (rel=next)."},
                 "X-Total-Count": {"schema": {"type": "integer"}},
             }
+        elif route.many:
+            responses["200"]["headers"] = {"X-Total-Count": {"schema": {"type": "integer"}}}
         paths[route.path] = {
             "get": {
                 "operationId": route.operation_id,

@@ -20,10 +20,12 @@ task and a stream per request.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -38,14 +40,19 @@ from netweave.errors import (
 )
 from netweave.observability.logging import get_logger
 from netweave.observability.metrics import Metrics
+from netweave.security.authentication import VIA_PROXY_SCOPE_KEY
+from netweave.security.tls import trusted_proxy
 
-__all__ = ["REQUEST_ID_SCOPE_KEY", "RequestContextMiddleware"]
+__all__ = ["REQUEST_ID_SCOPE_KEY", "VIA_PROXY_SCOPE_KEY", "RequestContextMiddleware"]
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _JSON_TYPE = re.compile(rb"application/([a-z0-9.+-]+\+)?json", re.IGNORECASE)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _UNMATCHED = "<unmatched>"
+
 #: where the request id is kept in the ASGI scope (for the audit trail)
 REQUEST_ID_SCOPE_KEY = "netweave.request_id"
 #: the interactive docs load their scripts and styles, so they get no deny-all CSP
@@ -82,8 +89,10 @@ class RequestContextMiddleware:
         access_log: bool,
         security_headers: bool = True,
         tls: bool = False,
+        trusted_proxies: Sequence[IPNetwork] = (),
     ) -> None:
         self.app = app
+        self.proxies = list(trusted_proxies)
         self.headers = _security_headers(tls) if security_headers else []
         self.csp = [_CSP] if security_headers else []
         self.metrics = metrics
@@ -96,6 +105,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        if self.proxies:
+            _apply_forwarded(scope, self.proxies)
         request_id = _request_id(scope)
         raw_id = request_id.encode()
         structlog.contextvars.clear_contextvars()
@@ -220,6 +231,33 @@ class RequestContextMiddleware:
             return await receive()
 
         return replay
+
+
+def _apply_forwarded(scope: Scope, proxies: Sequence[IPNetwork]) -> None:
+    """Behind a trusted proxy: the client and scheme it forwards become the request's.
+
+    The direct peer is kept under :data:`VIA_PROXY_SCOPE_KEY`, which is what lets a
+    forwarded client certificate (``X-Forwarded-Client-Cert``) count.  ``X-Forwarded-For``
+    is read right to left, skipping the trusted proxies themselves.
+    """
+    client = scope.get("client")
+    if not client or not trusted_proxy(client[0], proxies):
+        return
+    scope[VIA_PROXY_SCOPE_KEY] = client[0]
+    forwarded_for = forwarded_proto = None
+    for name, value in scope["headers"]:
+        if name == b"x-forwarded-for":
+            forwarded_for = value.decode("latin-1")
+        elif name == b"x-forwarded-proto":
+            forwarded_proto = value.decode("latin-1").strip().lower()
+    if forwarded_for:
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            if not trusted_proxy(hop, proxies):
+                scope["client"] = (hop, 0)
+                break
+    if forwarded_proto in ("http", "https"):
+        scope["scheme"] = forwarded_proto
 
 
 def _request_id(scope: Scope) -> str:

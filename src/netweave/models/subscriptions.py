@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ConfigDict, Field, field_validator
 
 from netweave.models.common import WireModel
 from netweave.models.ids import canonical_uuid
+
+#: the longest filter text a subscription may hold
+FILTER_MAX_LENGTH = 4096
+#: the longest callback URL
+CALLBACK_MAX_LENGTH = 2048
 
 
 class Subscription(WireModel):
@@ -29,11 +36,44 @@ class SubscriptionCreate(WireModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    callback: str = Field(min_length=1, max_length=2048)
+    callback: str = Field(min_length=1, max_length=CALLBACK_MAX_LENGTH)
     consumer_subscription_id: str | None = None
-    filter: str | None = Field(default=None, max_length=4096)
+    filter: str | None = Field(default=None, max_length=FILTER_MAX_LENGTH)
     subscription_id: str | None = Field(
         default=None, description="Read-only; ignored when sent.", exclude=True
+    )
+
+    @field_validator("consumer_subscription_id")
+    @classmethod
+    def _uuid(cls, value: str | None) -> str | None:
+        return canonical_uuid(value, name="consumerSubscriptionId")
+
+
+class GatewaySubscriptionBody(WireModel):
+    """The body of ``POST`` and ``PUT /o2ims/v1/subscriptions[/{id}]`` (netweave's surface).
+
+    The fields of :class:`SubscriptionCreate`, but ``filter`` may also be the object form
+    (``{"resourcePoolId": "abc"}``), which the router turns into SOL013 text before the
+    subscription service sees it (:mod:`netweave.notifications.filter_objects`).  A PUT
+    replaces all three of ``callback``, ``filter`` and ``consumerSubscriptionId``: one left
+    out is cleared.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    callback: str = Field(min_length=1, max_length=CALLBACK_MAX_LENGTH)
+    consumer_subscription_id: str | None = None
+    filter: str | dict[str, Any] | None = Field(
+        default=None,
+        description="A SOL013 filter string, or an object of attribute paths to a value "
+        '(`eq`) or a list of values (`in`), all ANDed: `{"resourcePoolId": "abc", '
+        '"extensions/zone": ["a", "b"]}`.  Stored and shown as the SOL013 string.',
+        examples=["(eq,objectType,ResourceInfo)", {"resourcePoolId": "abc"}],
+    )
+    subscription_id: str | None = Field(
+        default=None,
+        description="Read-only; ignored on POST, and on PUT it must be the id of the path.",
+        exclude=True,
     )
 
     @field_validator("consumer_subscription_id")

@@ -1,9 +1,12 @@
-"""The subscription service: create, list, get and delete inventory subscriptions.
+"""The subscription service: create, list, get, replace and delete inventory subscriptions.
 
 Shared by every surface that manages subscriptions; the routers add only the envelope.
 A subscription is checked completely before it is stored: its filter must parse, its
 callback must be an acceptable, reachable URL (:mod:`.callbacks`), and no subscription
 with the same callback and filter may exist (the conformance suites expect 400 there).
+A replacement (netweave's ``PUT``) is checked exactly the same way, and the store swaps
+it in atomically; deliveries already queued keep the callback and body they were
+rendered for, while every change matched afterwards uses the new callback and filter.
 
 Subscriptions belong to the tenant whose principal created them: a tenant's principals
 list, get and delete only its own (another tenant's answer 404, as if they did not
@@ -14,6 +17,7 @@ condition that retrying cures, unlike the rate limit's 429).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -108,6 +112,37 @@ class SubscriptionService:
             raise InvalidRequestError(
                 "a subscription with the same callback and filter already exists"
             ) from None
+        return to_wire(record)
+
+    async def replace(
+        self, subscription_id: str, request: SubscriptionCreate, *, tenant: str | None = None
+    ) -> dict[str, Any]:
+        """Replace the callback, filter and consumer id of one of ``tenant``'s subscriptions.
+
+        Its id, creation time, signing secret and tenant stay; so do its pending
+        deliveries (each goes to the callback it was queued for).  400 for a filter that
+        does not parse, a callback the policy refuses, or the callback and filter of
+        another subscription of the tenant; 404 for an id the tenant does not own.  The
+        callback is checked only once the subscription is known to exist, so an unknown
+        id never makes the gateway call anyone.
+        """
+        parse_subscription_filter(request.filter)
+        current = await self._own(subscription_id, tenant)
+        await self._policy.check(request.callback, http=self._http)
+        record = dataclasses.replace(
+            current,
+            callback=request.callback,
+            consumer_subscription_id=request.consumer_subscription_id,
+            filter=request.filter,
+        )
+        try:
+            replaced = await self._store.replace_subscription(record)
+        except ConflictError:
+            raise InvalidRequestError(
+                "a subscription with the same callback and filter already exists"
+            ) from None
+        if not replaced:  # deleted meanwhile
+            raise NotFoundError(f"subscription {subscription_id} does not exist")
         return to_wire(record)
 
     async def _check_quota(self, tenant: str) -> None:

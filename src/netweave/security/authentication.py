@@ -50,7 +50,10 @@ from netweave.security.tls import (
 )
 from netweave.security.tokens import TokenValidator
 
-__all__ = ["AuthMode", "Authenticator", "parse_networks"]
+__all__ = ["VIA_PROXY_SCOPE_KEY", "AuthMode", "Authenticator", "parse_networks"]
+
+#: where the request-context middleware records the trusted proxy a request came through
+VIA_PROXY_SCOPE_KEY = "netweave.via_proxy"
 
 AuthMode = Literal["open", "mtls", "token", "any", "both"]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -168,8 +171,9 @@ class Authenticator:
         peer = scope.get(PEER_SCOPE_KEY)
         if isinstance(peer, PeerIdentity):
             return peer
-        client = scope.get("client")
-        if self._proxies and client and trusted_proxy(client[0], self._proxies):
+        # the request-context middleware marks requests whose direct peer is a trusted proxy
+        via = scope.get(VIA_PROXY_SCOPE_KEY)
+        if self._proxies and isinstance(via, str) and trusted_proxy(via, self._proxies):
             forwarded = _header(scope, _XFCC)
             if forwarded:
                 return peer_from_forwarded_header(forwarded)

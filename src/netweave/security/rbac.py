@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from typing import Final, Literal, NewType, get_args
 
 from netweave.errors import ForbiddenError, UnauthenticatedError
@@ -36,12 +37,14 @@ from netweave.security.principal import Principal
 
 __all__ = [
     "ALL_PERMISSIONS",
+    "AUTHENTICATED",
     "PUBLIC",
     "RESOURCES",
     "ROLES",
     "ROLE_PERMISSIONS",
     "ROUTE_PERMISSIONS",
     "SYSTEM_ROLES",
+    "TENANT_EQUIVALENT",
     "TENANT_ROLES",
     "VERBS",
     "Permission",
@@ -115,11 +118,27 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[Permission]]] = {**SYSTEM_ROLES, **T
 ROLES: Final = frozenset(ROLE_PERMISSIONS)
 
 
+#: what a system role means for a principal that belongs to a tenant
+TENANT_EQUIVALENT: Final = {
+    "platform-admin": "tenant-admin",
+    "operator": "tenant-operator",
+    "viewer": "tenant-viewer",
+}
+
+
 def allowed(principal: Principal, perm: Permission, *, tenant: str | None) -> bool:
-    """Whether ``principal`` may do ``perm`` in ``tenant`` (``None``: platform scope)."""
+    """Whether ``principal`` may do ``perm`` in ``tenant`` (``None``: platform scope).
+
+    A principal that belongs to a tenant acts only within it: a system role it holds (a
+    token's ``role:o2ims-admin`` scope, say) counts as the matching tenant role, so no
+    tenant's credentials can reach another tenant or the platform's administration.
+    """
     if not principal.is_authenticated:
         return False
-    for role in principal.roles:
+    roles: Iterable[str] = principal.roles
+    if principal.tenant is not None:
+        roles = {TENANT_EQUIVALENT.get(role, role) for role in roles}
+    for role in roles:
         if perm in SYSTEM_ROLES.get(role, ()):
             return True
         if (
@@ -142,14 +161,18 @@ def require(principal: Principal, perm: Permission, *, tenant: str | None = None
 
 
 class Public(enum.Enum):
-    """The marker of a route that needs no authentication."""
+    """Markers of routes that need no permission of their own."""
 
-    PUBLIC = "public"
+    PUBLIC = "public"  #: anyone, without credentials
+    #: any authenticated principal; what it carries is authorised item by item (batch)
+    AUTHENTICATED = "authenticated"
 
 
 #: the permission of a route that anyone may call
 PUBLIC: Final = Public.PUBLIC
-RoutePermission = Permission | Literal[Public.PUBLIC]
+#: the permission of a route any authenticated principal may call
+AUTHENTICATED: Final = Public.AUTHENTICATED
+RoutePermission = Permission | Literal[Public.PUBLIC, Public.AUTHENTICATED]
 
 _INVENTORY = "/o2ims-infrastructureInventory"
 _INVENTORY_V1 = f"{_INVENTORY}/v1"
@@ -177,6 +200,36 @@ def _inventory_routes() -> dict[tuple[str, str], RoutePermission]:
         list_path = item_path.rsplit("/", 1)[0]
         routes[("GET", f"{_INVENTORY_V1}/{list_path}")] = permission(resource, "read")
         routes[("GET", f"{_INVENTORY_V1}/{item_path}")] = permission(resource, "read")
+    return routes
+
+
+def _gateway_routes() -> dict[tuple[str, str], RoutePermission]:
+    """``/o2ims/v1``: the inventory with the gateway envelope, and its writes."""
+    v1 = "/o2ims/v1"
+    pools = f"{v1}/resourcePools"
+    pool = f"{pools}/{{resourcePoolId}}"
+    routes: dict[tuple[str, str], RoutePermission] = {
+        ("GET", pools): _parse("resourcePools:read"),
+        ("POST", pools): _parse("resourcePools:create"),
+        ("GET", pool): _parse("resourcePools:read"),
+        ("PUT", pool): _parse("resourcePools:update"),
+        ("PATCH", pool): _parse("resourcePools:update"),
+        ("DELETE", pool): _parse("resourcePools:delete"),
+        ("GET", f"{pool}/resources"): _parse("resources:read"),
+        ("GET", f"{v1}/resources"): _parse("resources:read"),
+        ("POST", f"{v1}/resources"): _parse("resources:create"),
+        ("GET", f"{v1}/resources/{{resourceId}}"): _parse("resources:read"),
+        ("DELETE", f"{v1}/resources/{{resourceId}}"): _parse("resources:delete"),
+        # an operation is the progress of a resource write
+        ("GET", f"{v1}/operations/{{operationId}}"): _parse("resources:read"),
+    }
+    for collection, resource in (
+        ("resourceTypes/{resourceTypeId}", "resourceTypes"),
+        ("deploymentManagers/{deploymentManagerId}", "deploymentManagers"),
+    ):
+        perm = permission(resource, "read")  # type: ignore[arg-type]
+        routes[("GET", f"{v1}/{collection.split('/')[0]}")] = perm
+        routes[("GET", f"{v1}/{collection}")] = perm
     return routes
 
 
@@ -210,7 +263,15 @@ ROUTE_PERMISSIONS: Final[dict[tuple[str, str], RoutePermission]] = {
     ("POST", _SUBSCRIPTIONS): _parse("subscriptions:create"),
     ("GET", f"{_SUBSCRIPTIONS}/{{subscriptionId}}"): _parse("subscriptions:read"),
     ("DELETE", f"{_SUBSCRIPTIONS}/{{subscriptionId}}"): _parse("subscriptions:delete"),
+    ("GET", "/o2ims/v1/subscriptions"): _parse("subscriptions:read"),
+    ("POST", "/o2ims/v1/subscriptions"): _parse("subscriptions:create"),
+    ("GET", "/o2ims/v1/subscriptions/{subscriptionId}"): _parse("subscriptions:read"),
+    ("PUT", "/o2ims/v1/subscriptions/{subscriptionId}"): _parse("subscriptions:update"),
+    ("DELETE", "/o2ims/v1/subscriptions/{subscriptionId}"): _parse("subscriptions:delete"),
     **_tenancy_routes(),
+    **_gateway_routes(),
+    # each operation of a batch is authorised (and audited) as if sent on its own
+    ("POST", "/o2ims/v1/batch"): AUTHENTICATED,
     ("GET", "/o2ims/v1/audit/events"): _parse("audit:read"),
     ("GET", _DEAD_LETTERS): _parse("deliveries:read"),
     ("POST", f"{_DEAD_LETTERS}/{{deadLetterId}}/replay"): _parse("deliveries:update"),

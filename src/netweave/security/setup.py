@@ -8,6 +8,7 @@ memory store they live in the process.
 from __future__ import annotations
 
 import math
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,14 @@ class TenantQuotas:
         """The subscription quota of a tenant (None: no limit)."""
         tenant = await self._directory.tenant(tenant_id)
         return tenant.quotas.max_subscriptions if tenant is not None else 0
+
+    async def max_resource_pools(self, tenant_id: str) -> int | None:
+        """The resource pool quota of a tenant (None: no limit)."""
+        tenant = await self._directory.tenant(tenant_id)
+        return tenant.quotas.max_resource_pools if tenant is not None else 0
+
+    async def tenant_exists(self, tenant_id: str) -> bool:
+        return await self._directory.tenant(tenant_id) is not None
 
     async def limits(self, tenant_id: str) -> tuple[float, int]:
         """The request rate and burst of a tenant; rate 0 is unlimited."""
@@ -149,6 +158,9 @@ async def build_security(settings: Settings, store: Store, *, markers: PageMarke
     token_config = token_settings(settings)
     if token_config is not None:
         http = httpx.AsyncClient(
+            # the system's trust store (SSL_CERT_FILE and SSL_CERT_DIR are honoured): an
+            # operator's private IdP CA is installed there, not in certifi's bundle
+            verify=ssl.create_default_context(),
             trust_env=False,
             follow_redirects=False,
             headers={"User-Agent": f"netweave/{__version__}"},

@@ -100,11 +100,25 @@ class SubscriptionStore(Protocol):
     async def list_subscriptions(self) -> list[SubscriptionRecord]:
         """Every subscription, oldest first."""
 
+    async def replace_subscription(self, record: SubscriptionRecord) -> bool:
+        """Rewrite the stored subscription ``record.subscription_id`` as ``record``.
+
+        One atomic step: the old callback+filter pair is released and the new one claimed,
+        so no other subscription can take either in between.  Raises
+        :class:`netweave.errors.ConflictError` (and changes nothing) when ANOTHER
+        subscription of the same tenant has the new callback and filter; returns False
+        when the subscription does not exist.  Its place in the listing order is kept,
+        and so are its pending deliveries: a :class:`Delivery` carries the callback (and
+        body) it was matched for, so those already queued still go there, and only
+        changes matched after the replacement use the new callback and filter.
+        """
+
     async def remove_subscription(self, subscription_id: str) -> bool:
         """Delete it and drop its pending deliveries; False if it did not exist."""
 
     async def subscriptions_generation(self) -> int:
-        """A number that changes whenever a subscription is added or removed anywhere."""
+        """A number that changes whenever a subscription is added, replaced or removed
+        anywhere (every replica's notification engine rebuilds its index then)."""
 
 
 @runtime_checkable

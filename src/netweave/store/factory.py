@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from netweave.config import Settings
 from netweave.store.base import Store
+from netweave.store.operations import OperationStore
 
 
 def build_store(settings: Settings) -> Store:
@@ -18,3 +19,13 @@ def build_store(settings: Settings) -> Store:
         prefix=settings.store_prefix,
         visibility_timeout=settings.delivery_visibility_timeout,
     )
+
+
+def build_operation_store(store: Store, settings: Settings) -> OperationStore:
+    """Operations next to the store: in Redis when the store is, else in the process."""
+    from netweave.store.operations import InMemoryOperationStore, RedisOperationStore
+
+    client = getattr(store, "client", None)
+    if client is not None:
+        return RedisOperationStore(client, prefix=settings.store_prefix)
+    return InMemoryOperationStore()

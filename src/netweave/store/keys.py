@@ -8,7 +8,7 @@ With the default prefix ``netweave``::
                                                     that added it (insertion order)
     netweave:subscriptions:unique           hash    digest of callback+filter -> subscription id
     netweave:subscriptions:digest           hash    subscription id -> digest of callback+filter
-    netweave:subscriptions:generation       string  INCR on every add and remove
+    netweave:subscriptions:generation       string  INCR on every add, replace and remove
     netweave:outbox:{subscription}          stream  that subscription's deliveries, oldest
                                                     first, with the consumer group ``workers``
     netweave:attempt:{subscription}         hash    state of the head delivery once taken:
@@ -44,6 +44,7 @@ __all__ = [
     "GROUP",
     "RELEASE",
     "REMOVE_SUBSCRIPTION",
+    "REPLACE_SUBSCRIPTION",
     "REPLAY",
     "RETRY_LATER",
     "TAKE",
@@ -146,6 +147,23 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[1])
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[5]), ARGV[1])
+return {1}
+"""
+
+REPLACE_SUBSCRIPTION = """
+-- KEYS: subscriptions, unique, digest, generation; ARGV: id, record, digest
+-- returns {1} replaced, {0} no such subscription, {2, owner} another id holds the digest
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {0} end
+local owner = redis.call('HGET', KEYS[2], ARGV[3])
+if owner and owner ~= ARGV[1] then return {2, owner} end
+local old = redis.call('HGET', KEYS[3], ARGV[1])
+if old and old ~= ARGV[3] and redis.call('HGET', KEYS[2], old) == ARGV[1] then
+  redis.call('HDEL', KEYS[2], old)
+end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('INCR', KEYS[4])
 return {1}
 """
 

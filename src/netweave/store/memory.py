@@ -101,6 +101,22 @@ class InMemoryStore:
     async def list_subscriptions(self) -> list[SubscriptionRecord]:
         return sorted(self._subscriptions.values(), key=lambda record: record.created_at)
 
+    async def replace_subscription(self, record: SubscriptionRecord) -> bool:
+        current = self._subscriptions.get(record.subscription_id)
+        if current is None:
+            return False
+        unique = (record.tenant, record.callback, record.filter or None)
+        owner = self._unique.get(unique, record.subscription_id)
+        if owner != record.subscription_id:
+            raise ConflictError(f"subscription {owner} has the same callback and filter")
+        released = (current.tenant, current.callback, current.filter or None)
+        if self._unique.get(released) == record.subscription_id:
+            del self._unique[released]
+        self._unique[unique] = record.subscription_id
+        self._subscriptions[record.subscription_id] = record
+        self._generation += 1
+        return True
+
     async def remove_subscription(self, subscription_id: str) -> bool:
         record = self._subscriptions.pop(subscription_id, None)
         self._queues.pop(subscription_id, None)

@@ -7,6 +7,9 @@ replicas.
 Subscriptions
     ``add`` claims the digest of callback+filter in a hash (HSETNX-like, inside the script)
     before writing the record, so two replicas racing with the same pair cannot both win.
+    ``replace`` releases the old digest and claims the new one in the same script (unless
+    another id holds it), rewrites the record and bumps the generation; the outbox
+    stream of the subscription is not touched.
 
 Outbox
     Each subscription has its own stream with the consumer group ``workers``.  A
@@ -66,6 +69,7 @@ from netweave.store.keys import (
     GROUP,
     RELEASE,
     REMOVE_SUBSCRIPTION,
+    REPLACE_SUBSCRIPTION,
     REPLAY,
     RETRY_LATER,
     TAKE,
@@ -136,6 +140,7 @@ class RedisStore:
         script = client.register_script
         self._add_subscription = script(ADD_SUBSCRIPTION)
         self._remove_subscription = script(REMOVE_SUBSCRIPTION)
+        self._replace_subscription = script(REPLACE_SUBSCRIPTION)
         self._enqueue = script(ENQUEUE)
         self._take = script(TAKE)
         self._complete = script(COMPLETE)
@@ -229,6 +234,19 @@ class RedisStore:
         ordered = sorted(raw.items(), key=lambda item: rank.get(item[0], len(rank)))
         records = [SubscriptionRecord.from_json(orjson.loads(value)) for _, value in ordered]
         return sorted(records, key=lambda record: record.created_at)
+
+    @_guarded
+    async def replace_subscription(self, record: SubscriptionRecord) -> bool:
+        k = self.keys
+        reply = await self._replace_subscription(
+            keys=[k.subscriptions, k.subscription_unique, k.subscription_digest, k.generation],
+            args=[record.subscription_id, orjson.dumps(record.to_json()), _digest(record)],
+        )
+        status = int(reply[0])
+        if status == 2:
+            owner = reply[1].decode()
+            raise ConflictError(f"subscription {owner} has the same callback and filter")
+        return status == 1
 
     @_guarded
     async def remove_subscription(self, subscription_id: str) -> bool:

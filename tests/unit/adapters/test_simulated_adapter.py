@@ -86,9 +86,10 @@ def test_is_an_infrastructure_adapter() -> None:
     adapter = SimulatedAdapter(ocloud_id=OCLOUD_ID)
     assert isinstance(adapter, InfrastructureAdapter)
     assert SimulatedAdapter.name == "simulated"
-    assert adapter.capabilities == {Capability.WATCH}
+    writes = {Capability.POOL_LIFECYCLE, Capability.RESOURCE_LIFECYCLE}
+    assert adapter.capabilities == {Capability.WATCH, *writes}
     churning = SimulatedAdapter(ocloud_id=OCLOUD_ID, churn_interval=1.0)
-    assert churning.capabilities == {Capability.WATCH, Capability.CHURN}
+    assert churning.capabilities == {Capability.WATCH, Capability.CHURN, *writes}
 
 
 @pytest.mark.parametrize(

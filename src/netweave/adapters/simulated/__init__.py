@@ -2,7 +2,9 @@
 
 It serves a deterministic, believable O-Cloud (three sites, seven resource pools, 29
 nodes, server, part and storage resource types, one Kubernetes deployment manager)
-and, optionally, churns it so that subscriptions receive inventory events.
+and, optionally, churns it so that subscriptions receive inventory events.  It also takes
+the gateway's writes (resource pools created, resized and deleted, nodes added and
+retired), published through ``watch()`` like churn.
 """
 
 from __future__ import annotations

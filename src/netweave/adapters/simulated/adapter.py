@@ -13,8 +13,15 @@ consumer falls more than ``max_pending_events`` behind drops its backlog and rec
 fresh snapshot instead (the protocol's resynchronisation), so a stalled consumer
 cannot make the adapter's memory grow without bound.
 
+The adapter also takes writes (:class:`~netweave.adapters.lifecycle.PoolLifecycle` and
+:class:`~netweave.adapters.lifecycle.ResourceLifecycle`, see
+:mod:`netweave.adapters.simulated.writes`): a write changes the state and publishes its
+events in one step, like a churn step, so watchers see it exactly as they see churn and
+the two never interleave.  Its progress messages are delivered after that step (also
+when it fails), so a progress callback that raises cannot leave a change half-published.
+
 Everything runs on the event loop's thread: call :meth:`SimulatedAdapter.apply_churn_step`
-from the loop, not from other threads.
+and the writes from the loop, not from other threads.
 """
 
 from __future__ import annotations
@@ -27,7 +34,10 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import ClassVar
 
 from netweave.adapters.base import Capability, InventoryEvent, WatchItem
+from netweave.adapters.lifecycle import PoolChange, PoolRequest, Progress
 from netweave.adapters.simulated.state import SimulatedOCloud
+from netweave.adapters.simulated.writes import SimulatedWrites
+from netweave.errors import BackendUnavailableError
 from netweave.models.inventory import InventoryModel, ObjectKind
 
 __all__ = ["SimulatedAdapter"]
@@ -84,6 +94,7 @@ class SimulatedAdapter:
         if max_pending_events < 1:
             raise ValueError(f"max_pending_events must be positive, got {max_pending_events}")
         self._cloud = SimulatedOCloud(ocloud_id, seed=seed, pool_owners=pool_owners)
+        self._writes = SimulatedWrites(self._cloud)
         self._churn_interval = churn_interval
         self._max_pending = max_pending_events
         self._watchers: list[_Watcher] = []
@@ -92,10 +103,11 @@ class SimulatedAdapter:
 
     @property
     def capabilities(self) -> frozenset[Capability]:
-        """WATCH always; CHURN when the adapter changes its own inventory."""
+        """WATCH and both lifecycles always; CHURN when it changes its own inventory."""
+        always = {Capability.WATCH, Capability.POOL_LIFECYCLE, Capability.RESOURCE_LIFECYCLE}
         if self._churn_interval > 0:
-            return frozenset({Capability.WATCH, Capability.CHURN})
-        return frozenset({Capability.WATCH})
+            return frozenset({*always, Capability.CHURN})
+        return frozenset(always)
 
     async def start(self) -> None:
         """Start background churn now rather than on the first watch (idempotent)."""
@@ -142,6 +154,45 @@ class SimulatedAdapter:
         self._publish(events)
         return events
 
+    async def create_pool(self, request: PoolRequest) -> str:
+        """Create a pool (and its ``replicas`` nodes); returns its ``resourcePoolId``."""
+        self._check_open()
+        the_pool_id, events = self._writes.create_pool(request)
+        self._publish(events)
+        return the_pool_id
+
+    async def update_pool(self, pool_id: str, change: PoolChange) -> None:
+        """Change a pool's description, labels or size (built-in pools too)."""
+        self._check_open()
+        self._publish(self._writes.update_pool(pool_id, change))
+
+    async def delete_pool(self, pool_id: str, *, force: bool = False) -> None:
+        """Delete a pool; one that still has nodes only with ``force`` (built-in pools too)."""
+        self._check_open()
+        self._publish(self._writes.delete_pool(pool_id, force=force))
+
+    async def add_resource(self, pool_id: str, progress: Progress) -> str | None:
+        """Add one node of the pool's hardware profile; returns its ``resourceId``."""
+        self._check_open()
+        steps: list[str] = []
+        try:
+            resource_id, events = self._writes.add_resource(pool_id, steps.append)
+            self._publish(events)
+        finally:
+            for step in steps:
+                progress(step)
+        return resource_id
+
+    async def remove_resource(self, resource_id: str, progress: Progress) -> None:
+        """Cordon, drain and remove a node (a ConflictError when a disruption budget forbids)."""
+        self._check_open()
+        steps: list[str] = []
+        try:
+            self._publish(self._writes.remove_resource(resource_id, steps.append))
+        finally:
+            for step in steps:
+                progress(step)
+
     async def aclose(self) -> None:
         """Stop churn and end every watch stream (idempotent)."""
         if self._closed:
@@ -153,6 +204,10 @@ class SimulatedAdapter:
         if task is not None:
             task.cancel()
             await asyncio.wait({task})
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BackendUnavailableError("the simulated O-Cloud is shut down")
 
     def _publish(self, events: Sequence[InventoryEvent]) -> None:
         if not events:

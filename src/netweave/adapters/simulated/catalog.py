@@ -11,8 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from netweave.adapters.lifecycle import Taint
+
 __all__ = [
     "CLUSTER",
+    "DEFAULT_HARDWARE",
     "ELEMENTS",
     "ELEMENT_BY_KEY",
     "HARDWARE",
@@ -138,6 +141,9 @@ class PoolSpec:
     #: churn may touch the pool: flap its nodes' readiness, add and remove nodes
     elastic: bool = True
     realtime: bool = False  #: nodes run the real-time kernel (RAN distributed units)
+    #: labels and taints a node of the pool gets when it joins (the pool's node template)
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    taints: tuple[Taint, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -572,6 +578,9 @@ CLUSTER = ClusterSpec(
         "architecture": "amd64",
     },
 )
+
+#: the server model of a pool created without an instance type: the general-purpose worker
+DEFAULT_HARDWARE = "hpe-proliant-dl380-gen11"
 
 SITE_BY_CODE: Mapping[str, SiteSpec] = {site.code: site for site in SITES}
 HARDWARE_BY_KEY: Mapping[str, HardwareSpec] = {hardware.key: hardware for hardware in HARDWARE}

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from netweave.adapters.lifecycle import Taint
 from netweave.adapters.simulated.catalog import (
     CLUSTER,
     ELEMENT_BY_KEY,
@@ -26,12 +27,22 @@ from netweave.adapters.simulated.catalog import (
 from netweave.adapters.simulated.identity import element_id, node_id, pool_id, resource_type_id
 from netweave.models.inventory import Resource
 
-__all__ = ["build_node", "cluster_capacity", "hostname", "is_ready", "with_readiness"]
+__all__ = [
+    "build_node",
+    "cluster_capacity",
+    "cordoned",
+    "hostname",
+    "is_ready",
+    "node_taint",
+    "with_readiness",
+    "workload_count",
+]
 
 READY = "Ready"
 NOT_READY = "NotReady"
 
 _UNREACHABLE = "node.kubernetes.io/unreachable"
+_UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
 _INTEL_OUIS = ("b4:96:91", "40:a6:b7", "6c:fe:54")
 _DELL_TAG = "0123456789BCDFGHJKLMNPQRSTVWXYZ"
 _ALNUM = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -93,6 +104,31 @@ def with_readiness(node: Resource, *, ready: bool) -> Resource:
     extensions["conditions"] = _conditions(ready=ready)
     extensions["taints"] = taints
     return node.model_copy(update={"extensions": extensions})
+
+
+def cordoned(node: Resource) -> Resource:
+    """A copy of ``node`` marked unschedulable, as ``kubectl cordon`` leaves it."""
+    extensions = dict(node.extensions)
+    taints = [t for t in extensions.get("taints", []) if t["key"] != _UNSCHEDULABLE]
+    extensions["taints"] = [*taints, {"key": _UNSCHEDULABLE, "effect": "NoSchedule"}]
+    extensions["unschedulable"] = True
+    return node.model_copy(update={"extensions": extensions})
+
+
+def node_taint(taint: Taint) -> dict[str, str]:
+    """``taint`` as a Kubernetes node lists it (no ``value`` member when it is empty)."""
+    if taint.value:
+        return {"key": taint.key, "value": taint.value, "effect": taint.effect}
+    return {"key": taint.key, "effect": taint.effect}
+
+
+def workload_count(seed: int, key: str) -> int:
+    """How many workloads (evictable pods) the node ``key`` runs: what a drain moves away.
+
+    The simulated nodes run no real pods; the count is drawn from a generator seeded with
+    the seed and the node key, so a drain reports the same number in every process.
+    """
+    return random.Random(f"netweave-simulated:{seed}:workloads:{key}").randint(2, 14)
 
 
 def cluster_capacity(nodes: Iterable[Resource]) -> dict[str, str]:
@@ -285,11 +321,14 @@ def _node_extensions(
         "allocatable": allocatable,
         "status": READY,
         "conditions": _conditions(ready=True),
-        "taints": (
-            [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
-            if pool.role == "control-plane"
-            else []
-        ),
+        "taints": [
+            *(
+                [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
+                if pool.role == "control-plane"
+                else []
+            ),
+            *(node_taint(taint) for taint in pool.taints),
+        ],
     }
     if hardware.gpu is not None:
         gpu = ELEMENT_BY_KEY[hardware.gpu]
@@ -306,4 +345,6 @@ def _node_extensions(
         ]
         labels["feature.node.kubernetes.io/pci-1200_8086.present"] = "true"
         capacity[resource_name] = allocatable[resource_name] = "16"
+    for key, value in pool.labels.items():
+        labels.setdefault(key, value)  # the pool's labels never mask the node's own
     return extensions

@@ -7,14 +7,17 @@ the seed, so the same seed replays the same history:
 * a node's readiness flaps (a ``MODIFY`` of the resource): usually a NotReady node
   recovers, otherwise a Ready node becomes unreachable; at most three nodes are
   NotReady at a time and control-plane nodes are never touched;
-* a node joins an elastic pool (a ``CREATE`` of the resource, id from the key
-  ``node-added-<n>``, hostname from the lowest free slot of the pool);
+* a node joins an elastic pool that still exists (a ``CREATE`` of the resource, id from
+  the key ``node-added-<n>``, hostname from the lowest free slot of the pool);
 * a node is retired (a ``DELETE``), preferably one that churn added, never below a
   pool's minimum.
 
-The node count stays within [:data:`MIN_NODES`, :data:`MAX_NODES`]; an addition or a
-removal also modifies the deployment manager, whose capacity is the sum over nodes.
-This module does no I/O and knows nothing of asyncio.
+Churn keeps the node count within [:data:`MIN_NODES`, :data:`MAX_NODES`] (writes may
+take it outside; churn then only stops adding or removing); an addition or a removal
+also modifies the deployment manager, whose capacity is the sum over nodes.  Churn only
+touches the built-in elastic pools: pools created by writes are the operator's.  Pools
+and sites change too, through the primitives the writes use.  This module does no I/O
+and knows nothing of asyncio.
 """
 
 from __future__ import annotations
@@ -22,18 +25,22 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 
 from netweave.adapters.base import EventType, InventoryEvent, InventorySnapshot
 from netweave.adapters.simulated.catalog import POOLS, PoolSpec
-from netweave.adapters.simulated.identity import node_id
+from netweave.adapters.simulated.identity import node_id, pool_id
 from netweave.adapters.simulated.nodes import build_node, cluster_capacity, is_ready, with_readiness
+from netweave.adapters.simulated.pools import site_with_pools
 from netweave.adapters.simulated.topology import NodePlacement, build_topology, initial_placements
 from netweave.models.inventory import (
     MODEL_OF_KIND,
     DeploymentManager,
     InventoryModel,
     ObjectKind,
+    OCloudSiteInfo,
     Resource,
+    ResourcePool,
 )
 
 __all__ = ["MAX_NODES", "MAX_NOT_READY", "MIN_NODES", "SimulatedOCloud"]
@@ -43,10 +50,25 @@ MAX_NODES = 40  #: churn never adds a node above this count
 MAX_NOT_READY = 3  #: churn never lets more nodes than this be NotReady at once
 
 _Action = Callable[[], list[InventoryEvent]]
+#: kinds whose objects change (kept in their own tables); the others never do
+_LIVE_KINDS = frozenset(
+    {
+        ObjectKind.RESOURCE,
+        ObjectKind.DEPLOYMENT_MANAGER,
+        ObjectKind.RESOURCE_POOL,
+        ObjectKind.OCLOUD_SITE,
+    }
+)
 
 
 class SimulatedOCloud:
-    """The mutable inventory of one simulated O-Cloud."""
+    """The mutable inventory of one simulated O-Cloud.
+
+    Besides churn (:meth:`step`) it offers the primitive changes the gateway's writes are
+    made of (:mod:`netweave.adapters.simulated.writes`): each changes the state and
+    returns the events it caused, so that a caller doing several of them without an
+    ``await`` in between publishes one consistent batch.
+    """
 
     def __init__(
         self, ocloud_id: str, *, seed: int = 0, pool_owners: Mapping[str, str] | None = None
@@ -58,8 +80,11 @@ class SimulatedOCloud:
         self._static: dict[ObjectKind, dict[str, InventoryModel]] = {
             kind: {obj.object_id: obj for obj in objects}
             for kind, objects in topology.objects().items()
-            if kind not in (ObjectKind.RESOURCE, ObjectKind.DEPLOYMENT_MANAGER)
+            if kind not in _LIVE_KINDS
         }
+        self._pools: dict[str, ResourcePool] = {p.resource_pool_id: p for p in topology.pools}
+        self._specs: dict[str, PoolSpec] = {pool_id(ocloud_id, spec.name): spec for spec in POOLS}
+        self._sites: dict[str, OCloudSiteInfo] = {s.o_cloud_site_id: s for s in topology.sites}
         self._nodes: dict[str, Resource] = {node.resource_id: node for node in topology.nodes}
         self._dm: DeploymentManager = topology.deployment_manager
         self._placements: dict[str, NodePlacement] = {
@@ -67,31 +92,162 @@ class SimulatedOCloud:
         }
         self._added: set[str] = set()
         self._additions = 0
+        self._written: Counter[str] = Counter()
+
+    @property
+    def ocloud_id(self) -> str:
+        return self._ocloud_id
+
+    @property
+    def seed(self) -> int:
+        return self._seed
 
     def objects(self, kind: ObjectKind) -> tuple[InventoryModel, ...]:
         """Every object of ``kind`` (none for kinds outside ``MODEL_OF_KIND``)."""
-        if kind is ObjectKind.RESOURCE:
-            return tuple(self._nodes.values())
-        if kind is ObjectKind.DEPLOYMENT_MANAGER:
-            return (self._dm,)
-        return tuple(self._static.get(kind, {}).values())
+        return tuple(self._table(kind).values())
 
     def get(self, kind: ObjectKind, object_id: str) -> InventoryModel | None:
         """The object of ``kind`` with ``object_id``, or None."""
-        if kind is ObjectKind.RESOURCE:
-            return self._nodes.get(object_id)
-        if kind is ObjectKind.DEPLOYMENT_MANAGER:
-            return self._dm if object_id == self._dm.deployment_manager_id else None
-        return self._static.get(kind, {}).get(object_id)
+        return self._table(kind).get(object_id)
 
     def snapshot(self) -> InventorySnapshot:
         """Everything, by kind, as it is now."""
         return InventorySnapshot(objects={kind: self.objects(kind) for kind in MODEL_OF_KIND})
 
+    # -- reads for the writes ------------------------------------------------------------
+
+    def pool(self, the_pool_id: str) -> ResourcePool | None:
+        return self._pools.get(the_pool_id)
+
+    def pool_named(self, name: str) -> ResourcePool | None:
+        return next((pool for pool in self._pools.values() if pool.name == name), None)
+
+    def pool_spec(self, the_pool_id: str) -> PoolSpec:
+        """The node template of a pool that exists (KeyError otherwise)."""
+        return self._specs[the_pool_id]
+
+    def pool_specs(self) -> Mapping[str, PoolSpec]:
+        """The node template of every pool, by pool id, in creation order (read-only)."""
+        return MappingProxyType(self._specs)
+
+    def pool_nodes(self, the_pool_id: str) -> list[str]:
+        """The ids of the pool's nodes, oldest first."""
+        name = self._specs[the_pool_id].name
+        return [nid for nid, p in self._placements.items() if p.pool.name == name]
+
+    def node(self, the_node_id: str) -> Resource | None:
+        return self._nodes.get(the_node_id)
+
+    def placement(self, the_node_id: str) -> NodePlacement:
+        """Where a node that exists sits (KeyError otherwise)."""
+        return self._placements[the_node_id]
+
+    def next_node_key(self, pool_name: str) -> str:
+        """A fresh key for a node a write adds to ``pool_name``: ``<pool>/node-<n>``.
+
+        ``n`` counts the pool name's write-added nodes over the state's lifetime (deleting
+        and re-creating a pool does not reset it), so a key, and the id derived from it,
+        is never handed out twice.
+        """
+        self._written[pool_name] += 1
+        return f"{pool_name}/node-{self._written[pool_name]}"
+
+    # -- primitive changes -----------------------------------------------------------------
+
+    def insert_pool(self, spec: PoolSpec, pool: ResourcePool) -> list[InventoryEvent]:
+        """Add an empty pool: its CREATE, then the MODIFY of the site that lists it."""
+        self._specs[pool.resource_pool_id] = spec
+        self._pools[pool.resource_pool_id] = pool
+        created = InventoryEvent(
+            kind=ObjectKind.RESOURCE_POOL,
+            type=EventType.CREATE,
+            object_id=pool.resource_pool_id,
+            post=pool,
+        )
+        return [created, *self._relist_site(pool)]
+
+    def replace_pool(
+        self, pool: ResourcePool, spec: PoolSpec | None = None
+    ) -> list[InventoryEvent]:
+        """Replace a pool's object (and node template); its MODIFY, none if nothing changed."""
+        if spec is not None:
+            self._specs[pool.resource_pool_id] = spec
+        prior = self._pools[pool.resource_pool_id]
+        if prior == pool:
+            return []
+        self._pools[pool.resource_pool_id] = pool
+        return [_modify(ObjectKind.RESOURCE_POOL, prior, pool)]
+
+    def drop_pool(self, the_pool_id: str) -> list[InventoryEvent]:
+        """Remove a pool that has no node left: its DELETE, then the site's MODIFY."""
+        if self.pool_nodes(the_pool_id):
+            raise RuntimeError(f"pool {the_pool_id} still has nodes")
+        del self._specs[the_pool_id]
+        prior = self._pools.pop(the_pool_id)
+        deleted = InventoryEvent(
+            kind=ObjectKind.RESOURCE_POOL, type=EventType.DELETE, object_id=the_pool_id, prior=prior
+        )
+        return [deleted, *self._relist_site(prior)]
+
+    def join_node(self, the_pool_id: str, key: str) -> InventoryEvent:
+        """Build node ``key`` in the lowest free slot of the pool, from its template: CREATE."""
+        spec = self._specs[the_pool_id]
+        used = {p.slot for p in self._placements.values() if p.pool.name == spec.name}
+        slot = min(set(range(1, len(used) + 2)) - used)
+        node = build_node(self._ocloud_id, seed=self._seed, pool=spec, slot=slot, key=key)
+        self._nodes[node.resource_id] = node
+        self._placements[node.resource_id] = NodePlacement(pool=spec, slot=slot, key=key)
+        return InventoryEvent(
+            kind=ObjectKind.RESOURCE, type=EventType.CREATE, object_id=node.resource_id, post=node
+        )
+
+    def replace_node(self, node: Resource) -> InventoryEvent:
+        """Replace a node that exists by a changed copy: its MODIFY."""
+        prior = self._nodes[node.resource_id]
+        self._nodes[node.resource_id] = node
+        return _modify(ObjectKind.RESOURCE, prior, node)
+
+    def relabel_nodes(self, the_pool_id: str) -> list[InventoryEvent]:
+        """Give the pool's nodes the labels of its current template: a MODIFY per node changed.
+
+        A node's labels are rebuilt from its slot, key and the template, so labels the
+        pool no longer has disappear while the node's own labels stay as they are.
+        """
+        spec = self._specs[the_pool_id]
+        events: list[InventoryEvent] = []
+        for nid in self.pool_nodes(the_pool_id):
+            placement = self._placements[nid]
+            self._placements[nid] = NodePlacement(pool=spec, slot=placement.slot, key=placement.key)
+            fresh = build_node(
+                self._ocloud_id, seed=self._seed, pool=spec, slot=placement.slot, key=placement.key
+            )
+            node = self._nodes[nid]
+            if node.extensions["labels"] != fresh.extensions["labels"]:
+                extensions = {**node.extensions, "labels": fresh.extensions["labels"]}
+                events.append(self.replace_node(node.model_copy(update={"extensions": extensions})))
+        return events
+
+    def drop_node(self, the_node_id: str) -> InventoryEvent:
+        """Remove a node: its DELETE (the caller recounts capacity once it is done)."""
+        prior = self._nodes.pop(the_node_id)
+        del self._placements[the_node_id]
+        self._added.discard(the_node_id)
+        return InventoryEvent(
+            kind=ObjectKind.RESOURCE, type=EventType.DELETE, object_id=the_node_id, prior=prior
+        )
+
+    def recount_capacity(self) -> InventoryEvent:
+        """Set the deployment manager's capacity to the sum over the nodes: its MODIFY."""
+        prior = self._dm
+        self._dm = prior.model_copy(update={"capacity": cluster_capacity(self._nodes.values())})
+        return _modify(ObjectKind.DEPLOYMENT_MANAGER, prior, self._dm)
+
+    # -- churn -----------------------------------------------------------------------------
+
     def step(self) -> list[InventoryEvent]:
         """Apply one churn change; the events it caused, in order."""
         actions: list[tuple[_Action, int]] = [(self._flap, 6)]
-        if len(self._nodes) < MAX_NODES:
+        if len(self._nodes) < MAX_NODES and self._elastic_pools():
             actions.append((self._add, 2))
         if len(self._nodes) > MIN_NODES and self._removable():
             actions.append((self._remove, 2))
@@ -112,37 +268,24 @@ class SimulatedOCloud:
             if not healthy:
                 return []
             target, ready = self._rng.choice(healthy), False
-        prior = self._nodes[target]
-        post = with_readiness(prior, ready=ready)
-        self._nodes[target] = post
-        return [_modify(ObjectKind.RESOURCE, prior, post)]
+        return [self.replace_node(with_readiness(self._nodes[target], ready=ready))]
 
     def _add(self) -> list[InventoryEvent]:
-        pool = self._rng.choice([pool for pool in POOLS if pool.elastic])
-        used = {p.slot for p in self._placements.values() if p.pool.name == pool.name}
-        slot = min(set(range(1, len(used) + 2)) - used)
+        target = self._rng.choice(self._elastic_pools())
         self._additions += 1
-        key = f"node-added-{self._additions}"
-        node = build_node(self._ocloud_id, seed=self._seed, pool=pool, slot=slot, key=key)
-        self._nodes[node.resource_id] = node
-        self._placements[node.resource_id] = NodePlacement(pool=pool, slot=slot, key=key)
-        self._added.add(node.resource_id)
-        created = InventoryEvent(
-            kind=ObjectKind.RESOURCE, type=EventType.CREATE, object_id=node.resource_id, post=node
-        )
-        return [created, self._update_capacity()]
+        created = self.join_node(target, f"node-added-{self._additions}")
+        self._added.add(created.object_id)
+        return [created, self.recount_capacity()]
 
     def _remove(self) -> list[InventoryEvent]:
         candidates = self._removable()
         added = [nid for nid in candidates if nid in self._added]
         target = self._rng.choice(added if added and self._rng.random() < 0.7 else candidates)
-        prior = self._nodes.pop(target)
-        del self._placements[target]
-        self._added.discard(target)
-        deleted = InventoryEvent(
-            kind=ObjectKind.RESOURCE, type=EventType.DELETE, object_id=target, prior=prior
-        )
-        return [deleted, self._update_capacity()]
+        return [self.drop_node(target), self.recount_capacity()]
+
+    def _elastic_pools(self) -> list[str]:
+        """The pools churn may add nodes to (built-in elastic pools that still exist)."""
+        return [pid for pid, spec in self._specs.items() if spec.elastic]
 
     def _removable(self) -> list[str]:
         """Nodes churn may retire: in elastic pools above their minimum."""
@@ -153,10 +296,29 @@ class SimulatedOCloud:
 
         return [nid for nid, p in self._placements.items() if removable(p.pool)]
 
-    def _update_capacity(self) -> InventoryEvent:
-        prior = self._dm
-        self._dm = prior.model_copy(update={"capacity": cluster_capacity(self._nodes.values())})
-        return _modify(ObjectKind.DEPLOYMENT_MANAGER, prior, self._dm)
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _table(self, kind: ObjectKind) -> Mapping[str, InventoryModel]:
+        if kind is ObjectKind.RESOURCE:
+            return self._nodes
+        if kind is ObjectKind.DEPLOYMENT_MANAGER:
+            return {self._dm.deployment_manager_id: self._dm}
+        if kind is ObjectKind.RESOURCE_POOL:
+            return self._pools
+        if kind is ObjectKind.OCLOUD_SITE:
+            return self._sites
+        return self._static.get(kind, {})
+
+    def _relist_site(self, pool: ResourcePool) -> list[InventoryEvent]:
+        """The MODIFY of the site of ``pool`` after its list of pools changed."""
+        if pool.o_cloud_site_id is None or pool.o_cloud_site_id not in self._sites:
+            return []
+        prior = self._sites[pool.o_cloud_site_id]
+        post = site_with_pools(prior, self._specs)
+        if post == prior:
+            return []
+        self._sites[pool.o_cloud_site_id] = post
+        return [_modify(ObjectKind.OCLOUD_SITE, prior, post)]
 
 
 def _modify(kind: ObjectKind, prior: InventoryModel, post: InventoryModel) -> InventoryEvent:
