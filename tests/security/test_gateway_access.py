@@ -40,7 +40,11 @@ OWNERS = {
 }
 TENANCY = {
     "tenants": [
-        {"tenantId": "smo-a", "name": "SMO A", "quotas": {"maxSubscriptions": 3}},
+        {
+            "tenantId": "smo-a",
+            "name": "SMO A",
+            "quotas": {"maxSubscriptions": 3, "maxResourcePools": 2},
+        },
         {"tenantId": "smo-b", "name": "SMO B"},
         {"tenantId": "smo-s", "name": "Suspended SMO", "status": "suspended"},
         {
@@ -354,9 +358,10 @@ def test_notifications_carry_only_the_tenants_objects(
         seen_pools = set()
         for received in receiver.received("/a-all"):
             body = json.loads(received.body)
-            obj = body.get("postObject") or body.get("priorObject") or {}
+            obj = body.get("postObjectState") or body.get("priorObjectState") or {}
             seen_pools.add(obj.get("resourcePoolId"))
         assert not seen_pools & b_pools
+        assert seen_pools & visible_pools  # it was told of its own pools' changes
         assert seen_pools - {None} <= visible_pools
     finally:
         for sub, headers in zip(subs, (a, a, ops), strict=True):
@@ -561,3 +566,48 @@ def test_dead_letters_are_scoped_to_the_tenant_of_their_subscription(
         assert http.post(f"{dead}/{theirs[0]['deadLetterId']}/replay", headers=b).status_code == 202
     finally:
         http.delete(f"{SUBS}/{sub_id}", headers=b)
+
+
+def test_pool_writes_respect_tenancy_and_the_pool_quota(
+    http: httpx.Client, issuer: TokenIssuer
+) -> None:
+    a, b, ops = as_(issuer, "smo-a-client"), as_(issuer, "smo-b-client"), as_(issuer, "ops")
+    gw_pools = "/o2ims/v1/resourcePools"
+    created = http.post(
+        gw_pools, json={"name": "smo-a-extra", "extensions": {"tenant": "smo-b"}}, headers=a
+    )
+    problem(created, 400)  # a tenant cannot give a pool away
+    created = http.post(gw_pools, json={"name": "smo-a-extra"}, headers=a)
+    assert created.status_code == 201, created.text
+    own_id = created.json()["resourcePoolId"]
+    try:
+        assert created.json()["extensions"]["tenant"] == "smo-a"
+        assert "smo-a-extra" in pool_names(http, a)
+        assert "smo-a-extra" not in pool_names(http, b)
+        # mad-ran-edge and smo-a-extra: the quota of 2 is reached
+        body = problem(http.post(gw_pools, json={"name": "smo-a-third"}, headers=a), 403)
+        assert "quota" in body["detail"]
+        # B cannot see A's pool; A cannot change the shared one; a viewer cannot write
+        problem(http.patch(f"{gw_pools}/{own_id}", json={"description": "mine"}, headers=b), 404)
+        problem(http.delete(f"{gw_pools}/{own_id}", headers=b), 404)
+        shared = pool_id(http, issuer, "dal-storage")
+        problem(http.patch(f"{gw_pools}/{shared}", json={"description": "mine"}, headers=a), 403)
+        problem(
+            http.patch(
+                f"{gw_pools}/{own_id}",
+                json={"description": "x"},
+                headers=as_(issuer, "smo-a-reader"),
+            ),
+            403,
+        )
+        # a platform admin creates a pool for a tenant
+        given = http.post(
+            gw_pools, json={"name": "for-smo-b", "extensions": {"tenant": "smo-b"}}, headers=ops
+        )
+        assert given.status_code == 201, given.text
+        assert "for-smo-b" in pool_names(http, b)
+        http.delete(f"{gw_pools}/{given.json()['resourcePoolId']}", headers=ops)
+        actions = {e["action"] for e in audit_events(http, issuer, "smo-a-client")}
+        assert "resourcePools:create" in actions
+    finally:
+        assert http.delete(f"{gw_pools}/{own_id}", headers=a).status_code == 204
