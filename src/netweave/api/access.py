@@ -32,7 +32,7 @@ from netweave.errors import ForbiddenError, O2Error, TooManyRequestsError
 from netweave.observability.logging import get_logger
 from netweave.security.audit import AuditRecord, AuditTrail, Outcome
 from netweave.security.authentication import Authenticator
-from netweave.security.principal import ANONYMOUS, SCOPE_KEY, Principal
+from netweave.security.principal import ANONYMOUS, OPEN, SCOPE_KEY, Principal
 from netweave.security.ratelimit import RateLimiter
 from netweave.security.rbac import (
     AUTHENTICATED,
@@ -64,6 +64,8 @@ class AccessPolicy:
         limits: TenantLimits,
     ) -> None:
         self.authenticator = authenticator
+        #: no authentication configured: every request is the open principal
+        self.open = authenticator.mode == "open"
         self.audit = audit
         self.limiter = limiter
         self.limits = limits
@@ -79,15 +81,20 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         method: str = scope["method"]
+        policy: AccessPolicy | None = getattr(scope["app"].state, "access", None)
+        if policy is None:  # the lifespan has not run: nothing can be authorised yet
+            raise RuntimeError("the access policy is not ready")
+        if policy.open and method not in _MUTATING:
+            # nothing to check and nothing to audit: the hot path of an open gateway
+            scope[SCOPE_KEY] = OPEN
+            await self.app(scope, receive, send)
+            return
         path: str = scope["path"]
         found = self.routes.lookup(method, path)
         permission = found[1] if found is not None else None
         if permission is PUBLIC:
             await self.app(scope, receive, send)
             return
-        policy: AccessPolicy | None = getattr(scope["app"].state, "access", None)
-        if policy is None:  # the lifespan has not run: nothing can be authorised yet
-            raise RuntimeError("the access policy is not ready")
         if permission is AUTHENTICATED:
             action = "batch"
         elif permission is not None:
