@@ -11,12 +11,14 @@ import contextlib
 import shlex
 import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "kube-apiserver.sh"
 
@@ -210,3 +212,103 @@ MACHINESET_CRD: dict[str, Any] = {
         ],
     },
 }
+
+
+#: netweave's ResourcePool CRD exactly as shipped (deploy/crds/), for tests of pools on a
+#: cluster without cluster-api.
+RESOURCEPOOL_CRD_NAME = "resourcepools.o2ims.oran.org"
+RESOURCEPOOL_CRD_FILE = (
+    Path(__file__).resolve().parent.parent / "deploy" / "crds" / f"{RESOURCEPOOL_CRD_NAME}.yaml"
+)
+
+
+def resourcepool_crd() -> dict[str, Any]:
+    """The shipped ResourcePool CRD, parsed (a fresh copy: callers may add labels)."""
+    crd: dict[str, Any] = yaml.safe_load(RESOURCEPOOL_CRD_FILE.read_text())
+    return crd
+
+
+#: The cluster-api Machine CRD (v1beta1), for tests that retire a machine-backed node.
+MACHINE_CRD_NAME = "machines.cluster.x-k8s.io"
+MACHINE_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": MACHINE_CRD_NAME},
+    "spec": {
+        "group": "cluster.x-k8s.io",
+        "scope": "Namespaced",
+        "names": {
+            "kind": "Machine",
+            "listKind": "MachineList",
+            "plural": "machines",
+            "singular": "machine",
+            "shortNames": ["ma"],
+        },
+        "versions": [
+            {
+                "name": "v1beta1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": True,
+                            },
+                            "status": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": True,
+                            },
+                        },
+                    }
+                },
+                "subresources": {"status": {}},
+            }
+        ],
+    },
+}
+
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+def install_crd(http: httpx.Client, crd: dict[str, Any], timeout: float = 30.0) -> None:
+    """Create ``crd`` and return once it is established and served (discovery included)."""
+    response = http.post(CRDS, json=crd)
+    if response.status_code not in (201, 409):
+        raise KubeAPIServerError(f"cannot create CRD: {response.status_code} {response.text}")
+    spec = crd["spec"]
+    version = next(v["name"] for v in spec["versions"] if v.get("served"))
+    group_version = f"/apis/{spec['group']}/{version}"
+    deadline = time.monotonic() + timeout
+    while True:
+        got = http.get(f"{CRDS}/{crd['metadata']['name']}").json()
+        conditions = {
+            c["type"]: c["status"] for c in (got.get("status") or {}).get("conditions") or ()
+        }
+        discovery = http.get(group_version)
+        if (
+            conditions.get("Established") == "True"
+            and discovery.status_code == 200
+            and spec["names"]["plural"] in {r["name"] for r in discovery.json()["resources"]}
+            and http.get(f"{group_version}/{spec['names']['plural']}").status_code == 200
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise KubeAPIServerError(f"CRD {crd['metadata']['name']} not served after {timeout} s")
+        time.sleep(0.1)
+
+
+def delete_crd(http: httpx.Client, name: str, timeout: float = 30.0) -> None:
+    """Delete a CRD (if present) and wait until it is gone with all its objects."""
+    response = http.delete(f"{CRDS}/{name}")
+    if response.status_code not in (200, 404):
+        raise KubeAPIServerError(
+            f"cannot delete CRD {name}: {response.status_code} {response.text}"
+        )
+    deadline = time.monotonic() + timeout
+    while http.get(f"{CRDS}/{name}").status_code != 404:  # its finalizer empties it first
+        if time.monotonic() > deadline:
+            raise KubeAPIServerError(f"CRD {name} not deleted after {timeout} s")
+        time.sleep(0.1)

@@ -86,6 +86,20 @@ class Settings(BaseSettings):
         min_length=1,
         description="Node label that groups nodes into resource pools (without cluster-api).",
     )
+    machineset_template: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$",
+        description="Kubernetes backend: namespace/name of the MachineSet new pools are "
+        "cloned from; unset = the first MachineSet.",
+    )
+    drain_timeout: float = Field(
+        default=300.0, gt=0, le=86_400, description="Seconds a node drain may take."
+    )
+    drain_grace_period: int | None = Field(
+        default=None,
+        ge=0,
+        description="Grace period (seconds) of the evictions of a drain; unset = each pod's own.",
+    )
     global_location_id: str = Field(
         default="unknown", description="globalLocationId of the pools and deployment manager."
     )

@@ -45,6 +45,9 @@ def build_adapter(settings: Settings) -> InfrastructureAdapter:
                 location=settings.location,
                 tenant_label=settings.tenant_label,
                 shared_label=settings.shared_label,
+                machineset_template=settings.machineset_template,
+                drain_timeout=settings.drain_timeout,
+                drain_grace_period=settings.drain_grace_period,
             )
         except (KubeConfigError, ValueError, OSError) as exc:
             raise ConfigError(

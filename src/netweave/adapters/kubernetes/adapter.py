@@ -12,6 +12,10 @@ Changes from the reflectors are coalesced for ``coalesce`` seconds, then mapped
 changes become :class:`InventoryEvent`s.  A node's own Resource is recomputed when that
 node changes; the aggregates (pools, node-shape types, the deployment manager's
 capacity) once per batch.
+
+The adapter also writes (:mod:`.writes`): it creates, changes and deletes pools and adds
+and retires nodes.  A write changes Kubernetes objects only; its effect reaches the
+inventory through the watches, like anybody else's change.
 """
 
 from __future__ import annotations
@@ -33,9 +37,13 @@ from netweave.adapters.base import (
     WatchItem,
 )
 from netweave.adapters.kubernetes import mapping as m
+from netweave.adapters.kubernetes.pools import Catalog
+from netweave.adapters.kubernetes.rest import RESOURCE_POOL_GROUP_VERSION, RESOURCE_POOLS
 from netweave.adapters.kubernetes.watching import Reflector
+from netweave.adapters.kubernetes.writes import ClusterState, Writes
+from netweave.adapters.lifecycle import PoolChange, PoolRequest, Progress
 from netweave.errors import BackendUnavailableError
-from netweave.models.inventory import InventoryModel, ObjectKind
+from netweave.models.inventory import InventoryModel, ObjectKind, ResourcePool
 from netweave.observability.logging import get_logger
 
 __all__ = ["KubernetesAdapter"]
@@ -75,7 +83,14 @@ class KubernetesAdapter:
         shared_label: str = m.DEFAULT_SHARED_LABEL,
         coalesce: float = 0.02,
         sync_timeout: float = 30.0,
+        machineset_template: str | None = None,
+        drain_timeout: float = 300.0,
+        drain_grace_period: int | None = None,
     ) -> None:
+        """``machineset_template``: ``namespace/name`` of the MachineSet new pools clone
+        (None: the first by namespace/name); ``drain_timeout``: seconds a node's drain may
+        take, PodDisruptionBudget refusals retried meanwhile; ``drain_grace_period``: the
+        evictions' ``gracePeriodSeconds`` (None: each pod's own)."""
         self._http = http
         self._ctx = m.MappingContext(
             ocloud_id=ocloud_id,
@@ -99,6 +114,14 @@ class KubernetesAdapter:
             on_change=self._aggregate_changed,
         )
         self._machinesets: Reflector | None = None
+        self._resource_pools: Reflector | None = None
+        self._writes = Writes(
+            http,
+            self._ctx,
+            machineset_template=machineset_template,
+            drain_timeout=drain_timeout,
+            drain_grace_period=drain_grace_period,
+        )
         self._dirty_nodes: set[str] = set()
         self._dirty_all = True
         self._wake = asyncio.Event()
@@ -144,7 +167,9 @@ class KubernetesAdapter:
 
     @property
     def capabilities(self) -> frozenset[Capability]:
-        return frozenset({Capability.WATCH})
+        return frozenset(
+            {Capability.WATCH, Capability.POOL_LIFECYCLE, Capability.RESOURCE_LIFECYCLE}
+        )
 
     @property
     def degraded(self) -> list[str]:
@@ -176,6 +201,50 @@ class KubernetesAdapter:
                 yield item
         finally:
             self._queues.remove(queue)
+
+    # Writes (PoolLifecycle, ResourceLifecycle) ------------------------------------------
+
+    async def create_pool(self, request: PoolRequest) -> str:
+        """A MachineSet where cluster-api is served, else a ``ResourcePool`` object."""
+        await self._start()
+        return await self._writes.create_pool(request, self._cluster())
+
+    async def update_pool(self, pool_id: str, change: PoolChange) -> None:
+        await self._start()
+        await self._writes.update_pool(pool_id, change, self._cluster())
+
+    async def delete_pool(self, pool_id: str, *, force: bool = False) -> None:
+        await self._start()
+        await self._writes.delete_pool(pool_id, force=force, state=self._cluster())
+
+    async def add_resource(self, pool_id: str, progress: Progress) -> str | None:
+        """Scales the pool's MachineSet by one; None: the node's id is known only once the
+        provider has built the machine and the node has registered."""
+        await self._start()
+        await self._writes.add_resource(pool_id, progress, self._cluster())
+        return None
+
+    async def remove_resource(self, resource_id: str, progress: Progress) -> None:
+        await self._start()
+        await self._writes.remove_resource(resource_id, progress, self._cluster())
+
+    def _cluster(self) -> ClusterState:
+        return ClusterState(
+            catalog=Catalog(
+                nodes=list(self._nodes.objects.values()),
+                machinesets=list(self._machinesets.objects.values()) if self._machinesets else [],
+                resource_pools=(
+                    list(self._resource_pools.objects.values()) if self._resource_pools else []
+                ),
+            ),
+            capi=self._machinesets is not None,
+            resource_pools=self._resource_pools is not None,
+            pool_names=frozenset(
+                pool.name
+                for pool in self._state[ObjectKind.RESOURCE_POOL].values()
+                if isinstance(pool, ResourcePool)
+            ),
+        )
 
     async def aclose(self) -> None:
         self._closed = True
@@ -257,11 +326,26 @@ class KubernetesAdapter:
             )
         elif capi.status_code not in (200, 404):
             _log.warning("cannot discover the cluster-api API", status=capi.status_code)
+        pools = await self._http.get(RESOURCE_POOL_GROUP_VERSION)
+        if pools.status_code == 200 and any(
+            resource.get("name") == "resourcepools"
+            for resource in orjson.loads(pools.content).get("resources", ())
+        ):
+            self._resource_pools = Reflector(
+                self._http,
+                RESOURCE_POOLS,
+                resource="resourcepools.o2ims.oran.org",
+                on_change=self._machinesets_changed,
+            )
+        elif pools.status_code not in (200, 404):
+            _log.warning("cannot discover the ResourcePool API", status=pools.status_code)
 
     def _reflectors(self) -> list[Reflector]:
         found = [self._nodes, self._storage]
         if self._machinesets is not None:
             found.append(self._machinesets)
+        if self._resource_pools is not None:
+            found.append(self._resource_pools)
         return found
 
     # Changes ----------------------------------------------------------------------------
@@ -274,7 +358,8 @@ class KubernetesAdapter:
         self._wake.set()
 
     def _machinesets_changed(self, _uid: str, _old: Any, _new: Any) -> None:
-        self._dirty_all = True  # pool membership of any node may change
+        """A MachineSet or ResourcePool changed: the pool membership of any node may."""
+        self._dirty_all = True
         self._wake.set()
 
     async def _publish_loop(self) -> None:
@@ -305,6 +390,11 @@ class KubernetesAdapter:
             if self._machinesets is not None
             else {}
         )
+        resource_pools = (
+            m.resource_pools_by_name(self._resource_pools.objects.values(), ctx)
+            if self._resource_pools is not None
+            else {}
+        )
         dirty = set(nodes) | set(self._resources) if self._dirty_all else self._dirty_nodes
         self._dirty_nodes = set()
         self._dirty_all = False
@@ -320,7 +410,7 @@ class KubernetesAdapter:
             post: InventoryModel | None = None
             if node is not None:
                 self._shapes[uid] = m.node_shape(node)
-                self._pool_of[uid] = m.pool_id_for_node(node, ctx, machinesets)
+                self._pool_of[uid] = m.pool_id_for_node(node, ctx, machinesets, resource_pools)
                 self._capacity[uid] = _capacity_key(node)
                 post = m.resource_for_node(node, ctx, pool_id=self._pool_of[uid])
                 self._resources[uid] = post
@@ -333,7 +423,11 @@ class KubernetesAdapter:
         for storage_class in self._storage.objects.values():
             storage = m.resource_type_for_storage_class(storage_class, ctx)
             fresh_types[storage.object_id] = storage
-        events.extend(_replace(ObjectKind.RESOURCE_POOL, self._state, self._pools(machinesets)))
+        events.extend(
+            _replace(
+                ObjectKind.RESOURCE_POOL, self._state, self._pools(machinesets, resource_pools)
+            )
+        )
         events.extend(_replace(ObjectKind.RESOURCE_TYPE, self._state, fresh_types))
         if capacity_changed:
             manager = m.deployment_manager_for_cluster(
@@ -344,21 +438,29 @@ class KubernetesAdapter:
             )
         return events
 
-    def _pools(self, machinesets: Mapping[tuple[str, str], Any]) -> dict[str, InventoryModel]:
+    def _pools(
+        self, machinesets: Mapping[tuple[str, str], Any], resource_pools: Mapping[str, Any]
+    ) -> dict[str, InventoryModel]:
         ctx = self._ctx
         nodes = self._nodes.objects
         pools: dict[str, InventoryModel] = {}
         for ms in machinesets.values():
             pool = m.resource_pool_for_machineset(ms, ctx)
             pools[pool.object_id] = pool
-        by_label: dict[str | None, list[Any]] = {}
+        members: dict[str, list[Any]] = {}
         for uid, pool_id in self._pool_of.items():
+            members.setdefault(pool_id, []).append(nodes[uid])
+        for obj in resource_pools.values():
+            pool_id = m.resource_pool_object_id(obj, ctx)
+            pools[pool_id] = m.resource_pool_for_object(obj, members.get(pool_id, ()), ctx)
+        by_label: dict[str | None, list[Any]] = {}
+        for pool_id, in_pool in members.items():
             if pool_id in pools:
                 continue
-            node = nodes[uid]
-            by_label.setdefault(m.pool_label_value(node, ctx), []).append(node)
-        for value, members in by_label.items():
-            pool = m.resource_pool_for_label(value, members, ctx)
+            for node in in_pool:
+                by_label.setdefault(m.pool_label_value(node, ctx), []).append(node)
+        for value, labelled in by_label.items():
+            pool = m.resource_pool_for_label(value, labelled, ctx)
             pools[pool.object_id] = pool
         return pools
 

@@ -11,6 +11,9 @@ O2-IMS object             Kubernetes source                            id (``sta
 DeploymentManager         the cluster: API server URL, version, node   ``cluster``: kube-system
                           capacity summed                              namespace uid
 ResourcePool (MachineSet) a cluster-api ``MachineSet``                 ``machineset``: its uid
+ResourcePool (CR)         a netweave ``ResourcePool`` custom resource  ``resourcepool``: its uid
+                          (``o2ims.oran.org/v1alpha1``) and the nodes
+                          labelled with its name
 ResourcePool (label)      nodes labelled ``o2ims.oran.org/             ``label-pool``: label value
                           resource-pool=<value>``
 ResourcePool (default)    nodes without that label                     ``label-pool``: default name
@@ -22,8 +25,14 @@ ResourceType (storage)    a ``StorageClass``                           ``storage
 
 A node belongs to the pool of the MachineSet that owns it (cluster-api annotations
 ``cluster.x-k8s.io/owner-kind``/``owner-name``/``cluster-namespace``) when that MachineSet
-is known, else to the pool named by its pool label, else to the default pool.  A node
-labelled with the default pool's name is in the default pool.
+is known, else to the pool named by its pool label: the ``ResourcePool`` object of that
+name when there is one (it takes the label pool over: its id, description, location and
+owner), else the label pool; else to the default pool.  A node labelled with the default
+pool's name is in the default pool (and a ``ResourcePool`` of that name is ignored).
+
+Pools netweave created carry ``o2ims.netweave.io/managed-by: netweave``; on a MachineSet,
+annotations also record what cluster-api has no field for (location, instance type,
+taints, the labels netweave applied).
 
 Stability: an O2-IMS object changes only when something an SMO cares about changes.
 ``resourceVersion``, ``managedFields``, condition heartbeat and transition times, taint
@@ -63,6 +72,7 @@ __all__ = [
     "cluster_capacity",
     "deployment_manager_for_cluster",
     "deployment_manager_id",
+    "is_managed",
     "label_pool_id",
     "machineset_key",
     "machineset_pool_id",
@@ -75,6 +85,9 @@ __all__ = [
     "resource_for_node",
     "resource_pool_for_label",
     "resource_pool_for_machineset",
+    "resource_pool_for_object",
+    "resource_pool_object_id",
+    "resource_pools_by_name",
     "resource_type_for_shape",
     "resource_type_for_storage_class",
     "storage_class_is_default",
@@ -90,6 +103,18 @@ DEFAULT_SHARED_LABEL: Final = "o2ims.netweave.io/shared"
 #: what a tenant id looks like (a DNS label); other owner values are ignored
 _TENANT_ID = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 DESCRIPTION_ANNOTATION: Final = "o2ims.oran.org/description"
+#: marks a pool's object (MachineSet, ResourcePool) as created and managed by netweave
+MANAGED_BY_ANNOTATION: Final = "o2ims.netweave.io/managed-by"
+MANAGED_BY: Final = "netweave"
+#: what a MachineSet has no field for, recorded by netweave when it creates the pool
+LOCATION_ANNOTATION: Final = "o2ims.netweave.io/location"
+GLOBAL_LOCATION_ANNOTATION: Final = "o2ims.netweave.io/global-location-id"
+INSTANCE_TYPE_ANNOTATION: Final = "o2ims.netweave.io/instance-type"
+TAINTS_ANNOTATION: Final = "o2ims.netweave.io/taints"
+#: the keys of the user labels netweave put on a MachineSet (a JSON list)
+LABELS_ANNOTATION: Final = "o2ims.netweave.io/labels"
+#: the MachineSet selector / machine template label of a pool netweave created
+MACHINESET_POOL_LABEL: Final = "o2ims.netweave.io/pool"
 UNKNOWN: Final = "unknown"
 
 #: node annotations copied to ``extensions.annotations`` (small, stable, meaningful)
@@ -258,6 +283,11 @@ def node_resource_id(node: JsonMap, ctx: MappingContext) -> str:
 def machineset_pool_id(machineset: JsonMap, ctx: MappingContext) -> str:
     """The resource pool id of a cluster-api MachineSet: its uid under the O-Cloud."""
     return stable_id(ctx.ocloud_id, "machineset", _uid(machineset))
+
+
+def resource_pool_object_id(resource_pool: JsonMap, ctx: MappingContext) -> str:
+    """The resource pool id of a ``ResourcePool`` custom resource: its uid under the O-Cloud."""
+    return stable_id(ctx.ocloud_id, "resourcepool", _uid(resource_pool))
 
 
 def label_pool_id(value: str | None, ctx: MappingContext) -> str:
@@ -498,12 +528,18 @@ def pool_id_for_node(
     node: JsonMap,
     ctx: MappingContext,
     machinesets_by_name: Mapping[tuple[str, str], JsonMap] | None = None,
+    resource_pools: Mapping[str, JsonMap] | None = None,
 ) -> str:
-    """The pool of a node: its known owning MachineSet, else its pool label, else default."""
+    """The pool of a node: its known owning MachineSet, else its pool label (the
+    ``ResourcePool`` of that name in ``resource_pools``, see :func:`resource_pools_by_name`,
+    else the label pool), else default."""
     owner = _owning_machineset(node)
     if owner is not None and machinesets_by_name and owner in machinesets_by_name:
         return machineset_pool_id(machinesets_by_name[owner], ctx)
-    return label_pool_id(pool_label_value(node, ctx), ctx)
+    value = pool_label_value(node, ctx)
+    if value is not None and resource_pools and value in resource_pools:
+        return resource_pool_object_id(resource_pools[value], ctx)
+    return label_pool_id(value, ctx)
 
 
 def resource_pool_for_machineset(machineset: JsonMap, ctx: MappingContext) -> ResourcePool:
@@ -544,18 +580,47 @@ def resource_pool_for_machineset(machineset: JsonMap, ctx: MappingContext) -> Re
         extensions["machineDeployment"] = deployment
     owner, shared = object_ownership(machineset, ctx)
     extensions.update(ownership_fields(owner, shared=shared))
-    description = _annotations(machineset).get(DESCRIPTION_ANNOTATION) or (
+    annotations = _annotations(machineset)
+    extensions.update(_managed_extensions(annotations))
+    description = annotations.get(DESCRIPTION_ANNOTATION) or (
         f"Cluster API MachineSet {namespace}/{name} of cluster {cluster or ctx.cluster_name}"
+    )
+    location = (
+        annotations.get(LOCATION_ANNOTATION)
+        or failure_domain
+        or _first_label(template_labels, _ZONE_LABELS)
+        or ctx.location
     )
     return ResourcePool(
         resource_pool_id=machineset_pool_id(machineset, ctx),
         name=name,
         description=description,
         o_cloud_id=ctx.ocloud_id,
-        global_location_id=ctx.global_location_id,
-        location=failure_domain or _first_label(template_labels, _ZONE_LABELS) or ctx.location,
+        global_location_id=annotations.get(GLOBAL_LOCATION_ANNOTATION) or ctx.global_location_id,
+        location=location,
         extensions=extensions,
     )
+
+
+def is_managed(obj: JsonMap) -> bool:
+    """Whether netweave created (and so may change or delete) this pool object."""
+    return _annotations(obj).get(MANAGED_BY_ANNOTATION) == MANAGED_BY
+
+
+def _managed_extensions(annotations: Mapping[str, str]) -> dict[str, Any]:
+    """What a MachineSet netweave created records beyond cluster-api's fields."""
+    if annotations.get(MANAGED_BY_ANNOTATION) != MANAGED_BY:
+        return {}
+    extensions: dict[str, Any] = {"managedBy": MANAGED_BY}
+    if instance_type := annotations.get(INSTANCE_TYPE_ANNOTATION):
+        extensions["instanceType"] = instance_type
+    try:
+        taints = json.loads(annotations.get(TAINTS_ANNOTATION) or "[]")
+    except ValueError:
+        taints = []
+    if taints:
+        extensions["taints"] = _taints({"taints": taints})
+    return extensions
 
 
 def object_ownership(obj: JsonMap, ctx: MappingContext) -> Ownership:
@@ -575,6 +640,57 @@ def object_ownership(obj: JsonMap, ctx: MappingContext) -> Ownership:
 def _owner_name(obj: JsonMap, kind: str) -> str:
     owners = (_mapping(ref) for ref in _list(_metadata(obj).get("ownerReferences")))
     return next((_text(ref.get("name")) for ref in owners if ref.get("kind") == kind), "")
+
+
+def resource_pools_by_name(
+    resource_pools: Iterable[JsonMap], ctx: MappingContext
+) -> dict[str, JsonMap]:
+    """``ResourcePool`` objects by name, the argument of :func:`pool_id_for_node`; one named
+    like the default pool is left out (the default pool is never a custom resource)."""
+    named = {_name(obj): obj for obj in resource_pools}
+    named.pop(ctx.default_pool_name, None)
+    named.pop("", None)
+    return named
+
+
+def resource_pool_for_object(
+    resource_pool: JsonMap, nodes_in_pool: Iterable[JsonMap], ctx: MappingContext
+) -> ResourcePool:
+    """The pool of a ``ResourcePool`` custom resource (``o2ims.oran.org/v1alpha1``): what its
+    spec records, owned as the object's tenant label says, with the nodes labelled
+    ``<pool label>=<its name>`` (``nodes_in_pool``, see :func:`pool_id_for_node`)."""
+    name = _name(resource_pool)
+    spec = _mapping(resource_pool.get("spec"))
+    nodes = list(nodes_in_pool)
+    node_labels = [_labels(node) for node in nodes]
+    extensions: dict[str, Any] = {
+        "source": "ResourcePool",
+        "poolLabel": ctx.pool_label,
+        "nodeSelector": {ctx.pool_label: name},
+        "labels": _string_map(spec.get("labels")),
+        "taints": _taints(spec),
+        "zones": _sorted_unique(_first_label(lab, _ZONE_LABELS) for lab in node_labels),
+        "regions": _sorted_unique(_first_label(lab, _REGION_LABELS) for lab in node_labels),
+        "nodeCount": len(nodes),
+    }
+    if instance_type := _text(spec.get("instanceType")):
+        extensions["instanceType"] = instance_type
+    if isinstance(spec.get("replicas"), int):
+        extensions["replicas"] = spec["replicas"]
+    if is_managed(resource_pool):
+        extensions["managedBy"] = MANAGED_BY
+    owner, shared = object_ownership(resource_pool, ctx)
+    extensions.update(ownership_fields(owner, shared=shared))
+    return ResourcePool(
+        resource_pool_id=resource_pool_object_id(resource_pool, ctx),
+        name=name,
+        description=_text(spec.get("description"))
+        or f"Nodes of cluster {ctx.cluster_name} in ResourcePool {name}",
+        o_cloud_id=ctx.ocloud_id,
+        global_location_id=_text(spec.get("globalLocationId")) or ctx.global_location_id,
+        location=_text(spec.get("location")) or ctx.location,
+        extensions=extensions,
+    )
 
 
 def resource_pool_for_label(
