@@ -150,3 +150,67 @@ def test_pool_and_resource_lifecycle_through_the_gateway(
 
         types = eventually(lambda: (t := pool_event_types()) and t[-1] == 2 and t, timeout=30)
         assert types[0] == 0 and 1 in types
+
+
+def test_batches_on_kubernetes_partial_and_atomic(
+    kube_clean: KubeAPIServer, kube: httpx.Client
+) -> None:
+    install_crd(kube, resourcepool_crd())
+    for index in range(1, 4):
+        make_node(kube, f"core-{index}", instance_type="m6i.8xlarge")
+    pools = "/apis/o2ims.oran.org/v1alpha1/resourcepools"
+
+    def pool_objects() -> set[str]:
+        return {item["metadata"]["name"] for item in ok(kube.get(pools))["items"]}
+
+    with (
+        serve_gateway(
+            backend="kubernetes", kubeconfig=kube_clean.kubeconfig, access_log=False
+        ) as gateway,
+        httpx.Client(base_url=gateway.base_url, trust_env=False, timeout=30) as http,
+    ):
+        shape = {"instanceType": "m6i.8xlarge", "replicas": 1}
+        partial = http.post(
+            f"{V1}/batch",
+            json={
+                "operations": [
+                    {
+                        "op": "create",
+                        "kind": "resourcePool",
+                        "body": {"name": "core-a", "extensions": shape},
+                    },
+                    {"op": "create", "kind": "resourcePool", "body": {"name": "core-a"}},
+                    {"op": "create", "kind": "resourcePool", "body": {"name": "Not Valid"}},
+                ]
+            },
+        )
+        assert partial.status_code == 207, partial.text
+        assert [r["status"] for r in partial.json()["results"]] == [201, 409, 400]
+        assert pool_objects() == {"core-a"}
+
+        atomic = http.post(
+            f"{V1}/batch",
+            json={
+                "atomic": True,
+                "operations": [
+                    {
+                        "op": "create",
+                        "kind": "resourcePool",
+                        "body": {"name": "core-b", "extensions": shape},
+                    },
+                    {"op": "create", "kind": "resourcePool", "body": {"name": "core-a"}},
+                ],
+            },
+        )
+        assert atomic.status_code == 207, atomic.text
+        result = atomic.json()
+        assert result["committed"] is False
+        assert [r["status"] for r in result["results"]] == [201, 409]
+        assert result["results"][0]["rolledBack"] is True
+        eventually(lambda: pool_objects() == {"core-a"})
+        # the node core-b had taken is free again
+        labels = [
+            ok(kube.get(f"/api/v1/nodes/core-{i}"))["metadata"]["labels"] for i in range(1, 4)
+        ]
+        taken = [lab.get("o2ims.oran.org/resource-pool") for lab in labels]
+        assert sorted(t for t in taken if t) == ["core-a"]
