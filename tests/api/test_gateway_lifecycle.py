@@ -383,3 +383,36 @@ def test_an_atomic_batch_refuses_what_cannot_be_undone(http: httpx.Client) -> No
         ),
         400,
     )
+
+
+def test_an_atomic_batch_restores_the_size_of_a_pool_that_records_none(
+    http: httpx.Client,
+) -> None:
+    mad_core = http.get(POOLS, params={"filter": "(eq,name,mad-core)"}).json()["items"][0]
+    pool_id = mad_core["resourcePoolId"]
+    size = len(resources_of(http, pool_id))
+    batch = {
+        "atomic": True,
+        "operations": [
+            {
+                "op": "update",
+                "kind": "resourcePool",
+                "id": pool_id,
+                "body": {"extensions": {"replicas": size + 2}},
+            },
+            {"op": "create", "kind": "resourcePool", "body": {"name": "mad-core"}},  # fails
+        ],
+    }
+    result = http.post(f"{V1}/batch", json=batch, headers={"X-Request-ID": "batch-7"}).json()
+    assert [r["status"] for r in result["results"]] == [200, 409]
+    assert result["results"][0]["rolledBack"] is True
+    eventually(lambda: len(resources_of(http, pool_id)) == size)
+
+
+def test_a_patch_that_changes_nothing_answers_the_pool_as_it_is(http: httpx.Client) -> None:
+    pool = http.get(POOLS, params={"filter": "(eq,name,tyo-core)"}).json()["items"][0]
+    response = http.patch(
+        f"{POOLS}/{pool['resourcePoolId']}", json={"description": pool["description"]}
+    )
+    assert response.status_code == 200
+    assert response.json() == http.get(f"{POOLS}/{pool['resourcePoolId']}").json()

@@ -193,11 +193,16 @@ def _inverse(
     # an update: put back what was there
     path = f"{collection}/{item.id}"
     if item.kind == "resourcePool":
-        extensions = prior.get("extensions") or {}
+        before = prior.get("extensions") or {}
+        changed = (item.body or {}).get("extensions") or {}
         restore: dict[str, Any] = {"description": prior.get("description", "")}
-        restore["extensions"] = {
-            key: extensions[key] for key in ("labels", "replicas") if key in extensions
-        }
+        extensions: dict[str, Any] = {}
+        if "labels" in changed:
+            extensions["labels"] = before.get("labels") or {}
+        if "replicas" in changed:
+            extensions["replicas"] = before.get("replicas", prior.get("_resourceCount"))
+        if extensions:
+            restore["extensions"] = extensions
         return "PATCH", path, restore
     return (
         "PUT",
@@ -221,14 +226,27 @@ class _Runner:
         self._app = request.app
         self._scope = request.scope
         self._headers = [(k, v) for k, v in request.scope["headers"] if k in _FORWARDED]
-        self._request_id = request.headers.get("x-request-id", "")
+        # the batch's request id (given or assigned): its operations' ids extend it, so the
+        # audit records of a batch can be told apart and tied to it
+        self._request_id = str(request.scope.get("netweave.request_id", ""))
+        #: the response headers of the last request sent
+        self.last_headers: dict[bytes, bytes] = {}
 
     async def prior(self, item: BatchOperation) -> Any:
         """The current state of what an update will change (to put it back on undo)."""
         if item.op != "update":
             return None
-        status, body = await self.send("GET", f"{_COLLECTIONS[item.kind]}/{item.id}", None, tag="")
-        return body if status == 200 else None
+        path = f"{_COLLECTIONS[item.kind]}/{item.id}"
+        status, body = await self.send("GET", path, None, tag="")
+        if status != 200:
+            return None
+        if item.kind == "resourcePool":
+            # a pool's size is its node count when it does not record replicas itself
+            status, _ = await self.send("GET", f"{path}/resources?fields=resourceId", None, tag="")
+            total = self.last_headers.get(b"x-total-count")
+            if status == 200 and total is not None:
+                body["_resourceCount"] = int(total)
+        return body
 
     async def send(
         self, method: str, target: str, payload: dict[str, Any] | None, *, tag: str
@@ -257,6 +275,7 @@ class _Runner:
             "client": self._scope.get("client"),
             "server": self._scope.get("server"),
             "state": {},
+            "netweave.nested": True,
         }
         for key in ("extensions", "netweave.peer", "netweave.via_proxy"):
             if key in self._scope:
@@ -277,6 +296,7 @@ class _Runner:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                self.last_headers = dict(message.get("headers", ()))
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 

@@ -93,7 +93,7 @@ async def replace_pool(request: Request, resourcePoolId: str, body: ResourcePool
     "/resourcePools/{resourcePoolId}",
     response_model=ResourcePool,
     operation_id="gatewayPatchResourcePool",
-    summary="Change a pool's description, labels or replicas (JSON merge patch)",
+    summary="Change a pool's description, labels or replicas (absent or null: unchanged)",
 )
 async def patch_pool(request: Request, resourcePoolId: str, body: ResourcePoolPatch) -> Response:
     raw = await _service(request).patch_pool(resourcePoolId, body, principal_of(request.scope))

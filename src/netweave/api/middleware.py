@@ -109,6 +109,8 @@ class RequestContextMiddleware:
             _apply_forwarded(scope, self.proxies)
         request_id = _request_id(scope)
         raw_id = request_id.encode()
+        # a request the gateway sends itself (an operation of a batch) gives the context back
+        outer = structlog.contextvars.get_contextvars() if scope.get("netweave.nested") else None
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         scope[REQUEST_ID_SCOPE_KEY] = request_id
@@ -160,6 +162,8 @@ class RequestContextMiddleware:
                     duration_ms=round(elapsed * 1000, 3),
                 )
             structlog.contextvars.clear_contextvars()
+            if outer:
+                structlog.contextvars.bind_contextvars(**outer)
 
     def _series(self, template: str, method: str, status: int) -> tuple[Any, Any]:
         """The metric children of one (route, method, status), looked up once each."""

@@ -203,6 +203,19 @@ class LifecycleService:
             "globalLocationId": (body.global_location_id, current.global_location_id),
         }
         changed = [name for name, (new, old) in fixed.items() if new is not None and new != old]
+        extensions = body.extensions
+        if extensions.instance_type is not None and extensions.instance_type != (
+            current.extensions.get("instanceType")
+        ):
+            changed.append("extensions.instanceType")
+        taints = [taint.model_dump(by_alias=True) for taint in extensions.taints]
+        if taints and taints != current.extensions.get("taints", []):
+            changed.append("extensions.taints")
+        if (
+            extensions.tenant is not None
+            and extensions.tenant != (self._visibility.pool_ownership(pool_id)[0])
+        ):
+            changed.append("extensions.tenant")
         if changed:
             raise InvalidRequestError(f"{', '.join(changed)} cannot be changed")
         change = PoolChange(
@@ -229,6 +242,8 @@ class LifecycleService:
         before = self._view.get(ObjectKind.RESOURCE_POOL, pool_id)
         await backend.update_pool(pool_id, change)
         _log.info("resource pool updated", resource_pool_id=pool_id)
+        if before is not None and not self._changes(before.model, change):
+            return before.raw  # nothing to wait for
         await self._wait(
             lambda: (
                 (entry := self._view.get(ObjectKind.RESOURCE_POOL, pool_id)) is not None
@@ -240,6 +255,21 @@ class LifecycleService:
         if entry is None:
             raise NotFoundError(f"resource pool {pool_id} does not exist")
         return entry.raw
+
+    def _changes(self, pool: object, change: PoolChange) -> bool:
+        """Whether ``change`` would alter what the inventory shows of ``pool``."""
+        assert isinstance(pool, ResourcePool)
+        extensions = pool.extensions
+        if change.description is not None and change.description != pool.description:
+            return True
+        if change.labels is not None and dict(change.labels) != (extensions.get("labels") or {}):
+            return True
+        if change.replicas is not None:
+            size = extensions.get("replicas")
+            if size is None:
+                size = len(self._view.entries(ObjectKind.RESOURCE, parent=pool.resource_pool_id))
+            return bool(change.replicas != size)
+        return False
 
     async def delete_pool(self, pool_id: str, principal: Principal, *, force: bool) -> None:
         self._own_pool(pool_id, principal)

@@ -91,7 +91,7 @@ class PoolExtensionsPatch(WireModel):
 
 
 class ResourcePoolPatch(WireModel):
-    """``PATCH /o2ims/v1/resourcePools/{id}`` (JSON merge patch of the mutable members)."""
+    """``PATCH /o2ims/v1/resourcePools/{id}``: a partial update; absent or null members stay."""
 
     description: str | None = Field(default=None, max_length=1024)
     extensions: PoolExtensionsPatch | None = None
