@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 
 from netweave import __version__
 from netweave.adapters.registry import build_adapter
+from netweave.alarms.wiring import build_alarms
 from netweave.api import (
     audit,
     batch,
@@ -28,6 +29,7 @@ from netweave.api import (
     gateway,
     gateway_subscriptions,
     inventory,
+    monitoring,
     operations,
     subscriptions,
     tenancy,
@@ -137,6 +139,18 @@ def create_app(settings: Settings) -> FastAPI:
             tenant_exists=security.quotas.tenant_exists,
         )
         view.add_listener(engine.on_event)
+        alarms = build_alarms(
+            settings,
+            adapter=adapter,
+            view=view,
+            visibility=visibility,
+            store=store,
+            markers=markers,
+            http=http,
+            max_subscriptions=security.max_subscriptions,
+            metrics=metrics,
+        )
+        alarms.publish(app.state)
         global_key = settings.notification_key()
         delivery = DeliveryService(
             store,
@@ -160,9 +174,15 @@ def create_app(settings: Settings) -> FastAPI:
             _log.info("inventory view synchronised", backend=settings.backend)
         else:
             _log.warning("inventory view not synchronised yet", reason=view.not_ready_reason)
+        background.extend(alarms.start())  # after the first sync: alarms find their pools
+        stop_metrics: Callable[[], None] | None = None
         try:
+            if settings.metrics_port is not None:
+                stop_metrics = metrics.serve(settings.host, settings.metrics_port)
             yield
         finally:
+            if stop_metrics is not None:
+                await asyncio.to_thread(stop_metrics)
             watcher.cancel()
             await lifecycle.aclose()
             await delivery.aclose()
@@ -198,7 +218,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(batch.router)
     app.include_router(gateway_subscriptions.router)
     app.include_router(audit.router)
-    lean_routes = [*inventory.ROUTES, *gateway.ROUTES]
+    app.include_router(monitoring.router)
+    lean_routes = [*inventory.ROUTES, *gateway.ROUTES, *monitoring.INVENTORY_ROUTES]
     _document_lean_routes(app, lean_routes)
     app.outer_middleware = [
         Middleware(

@@ -154,6 +154,13 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
     access_log: bool = Field(default=True, description="Log one line per HTTP request.")
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Also serve /metrics (plain HTTP, no auth) on this port of host; "
+        "unset = on the main port only.",
+    )
     trusted_proxies: str = Field(
         default="",
         description="Comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto "
@@ -247,6 +254,16 @@ class Settings(BaseSettings):
     default_rate_burst: int = Field(default=0, ge=0, description="Bucket size; 0 = one second.")
     audit_retention: float = Field(
         default=30 * 86400.0, gt=0, description="Seconds audit records are kept in the store."
+    )
+    alarm_retention_days: int = Field(
+        default=1,
+        ge=1,
+        le=3650,
+        description="Days cleared alarms are kept until the alarm service configuration "
+        "(retentionPeriod) is set through the API.",
+    )
+    alarm_purge_interval: float = Field(
+        default=300.0, gt=0, le=86_400, description="Seconds between purges of old alarms."
     )
     security_headers: bool = Field(
         default=True, description="Send HSTS (with TLS), nosniff, frame and cache headers."

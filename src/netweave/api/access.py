@@ -14,6 +14,9 @@ a request id, security headers and metrics) and in front of every router.  Per r
 5. the request runs; a mutating request, and every refusal of steps 2 and 3, becomes
    an audit record.
 
+Every refusal also counts in ``netweave_auth_failures_total{reason}`` (see
+:func:`authentication_failure` for how a failed authentication gets its reason).
+
 A path no route serves, or a method the path does not allow, still needs an
 authenticated principal; the routers then answer 404 or 405.
 """
@@ -30,6 +33,7 @@ from netweave.api.middleware import REQUEST_ID_SCOPE_KEY
 from netweave.api.problems import send_problem
 from netweave.errors import ForbiddenError, O2Error, TooManyRequestsError
 from netweave.observability.logging import get_logger
+from netweave.observability.metrics import Metrics
 from netweave.security.audit import AuditRecord, AuditTrail, Outcome
 from netweave.security.authentication import Authenticator
 from netweave.security.principal import ANONYMOUS, OPEN, SCOPE_KEY, Principal
@@ -42,7 +46,7 @@ from netweave.security.rbac import (
     allowed,
 )
 
-__all__ = ["AccessMiddleware", "AccessPolicy", "TenantLimits"]
+__all__ = ["AccessMiddleware", "AccessPolicy", "TenantLimits", "authentication_failure"]
 
 _log = get_logger("netweave.access")
 
@@ -105,7 +109,13 @@ class AccessMiddleware:
         try:
             principal = await policy.authenticator.authenticate(scope)
         except O2Error as error:  # 401, 403, or 503 when keys or tenancy cannot be loaded
-            await self._refuse(policy, scope, send, error, ANONYMOUS, "authentication")
+            reason = authentication_failure(
+                error,
+                mode=policy.authenticator.mode,
+                token=_has_authorization(scope),
+                certificate=policy.authenticator.peer(scope) is not None,
+            )
+            await self._refuse(policy, scope, send, error, ANONYMOUS, "authentication", reason)
             return
         scope[SCOPE_KEY] = principal
         structlog.contextvars.bind_contextvars(principal=principal.subject, tenant=principal.tenant)
@@ -116,7 +126,7 @@ class AccessMiddleware:
             and not allowed(principal, permission, tenant=principal.tenant)
         ):
             denied = ForbiddenError(f"this operation requires the permission {permission}")
-            await self._refuse(policy, scope, send, denied, principal, action)
+            await self._refuse(policy, scope, send, denied, principal, action, "forbidden")
             return
 
         if principal.tenant is not None:
@@ -125,6 +135,7 @@ class AccessMiddleware:
             except O2Error as error:
                 limited = error
             if limited is not None:
+                _count(scope, "rate_limited" if limited.status == 429 else "unavailable")
                 await send_problem(send, limited, scope)
                 return
 
@@ -165,13 +176,48 @@ class AccessMiddleware:
         error: O2Error,
         principal: Principal,
         action: str,
+        reason: str,
     ) -> None:
+        _count(scope, reason)
         await send_problem(send, error, scope)
         outcome: Outcome = "denied" if isinstance(error, ForbiddenError) else "failure"
         _log.info("access refused", status=error.status, reason=error.detail, action=action)
         await policy.audit.record(
             _record(scope, principal, action, outcome, error.status, detail=error.detail)
         )
+
+
+def authentication_failure(error: O2Error, *, mode: str, token: bool, certificate: bool) -> str:
+    """The ``reason`` label of a failed authentication, from the error's status and the
+    credentials the request carried (``token``: an ``Authorization`` header; ``certificate``:
+    a verified client certificate) -- never from the error's text, which may change.
+
+    403 is a tenant refused (not registered, suspended, or not the token subject's tenant);
+    5xx is ``unavailable`` (signing keys or the tenancy directory could not be loaded).  A
+    401 is ``invalid_certificate`` or ``invalid_token`` when the credential the mode checks
+    was sent, else ``missing_credentials``; in mode ``both`` a request without its
+    certificate is ``missing_credentials`` whatever its token.
+    """
+    if error.status == 403:
+        return "tenant_refused"
+    if error.status >= 500:
+        return "unavailable"
+    if mode == "mtls" or (mode == "any" and not token):
+        return "invalid_certificate" if certificate else "missing_credentials"
+    if not token or (mode == "both" and not certificate):
+        return "missing_credentials"
+    return "invalid_token"
+
+
+def _has_authorization(scope: Scope) -> bool:
+    return any(key == b"authorization" and value.strip() for key, value in scope["headers"])
+
+
+def _count(scope: Scope, reason: str) -> None:
+    """Count one refusal (the app's metrics live on its state, next to the policy)."""
+    metrics: Metrics | None = getattr(scope["app"].state, "metrics", None)
+    if metrics is not None:
+        metrics.auth_failures.labels(reason).inc()
 
 
 def _record(

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from netweave.errors import NotFoundError
 from netweave.models.common import ProblemDetails, WireModel
 from netweave.security.principal import tenant_of
+from netweave.store.alarms import AlarmStore
 from netweave.store.base import DeadLetter, Outbox, SubscriptionStore
 
 PREFIX = "/o2ims/v1/deliveries/dead"
@@ -71,12 +72,17 @@ _TENANT_SCAN = 10_000
 
 async def _visible_dead_letters(request: Request, limit: int) -> list[DeadLetter]:
     """Dead letters the caller may see: all for the platform, a tenant's own otherwise
-    (those of its subscriptions: they hold its callbacks and its notifications)."""
+    (those of its subscriptions, inventory and alarm: they hold its callbacks and its
+    notifications)."""
     tenant = tenant_of(request.scope)
     if tenant is None:
         return await _outbox(request).dead_letters(limit=limit)
     store: SubscriptionStore = request.app.state.store
     own = {r.subscription_id for r in await store.list_subscriptions() if r.tenant == tenant}
+    alarm_store: AlarmStore | None = getattr(request.app.state, "alarm_store", None)
+    if alarm_store is not None:
+        alarm_subscriptions = await alarm_store.list_subscriptions()
+        own.update(r.subscription_id for r in alarm_subscriptions if r.tenant == tenant)
     dead = await _outbox(request).dead_letters(limit=_TENANT_SCAN)
     return [item for item in dead if item.delivery.subscription_id in own][:limit]
 

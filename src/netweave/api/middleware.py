@@ -50,6 +50,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _JSON_TYPE = re.compile(rb"application/([a-z0-9.+-]+\+)?json", re.IGNORECASE)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _UNMATCHED = "<unmatched>"
 
@@ -149,6 +150,8 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", _UNMATCHED) if route is not None else _UNMATCHED
             method = scope["method"]
+            if method not in _KNOWN_METHODS:  # a client must not mint metric series
+                method = "OTHER"
             counter, histogram = self._series(template, method, status)
             counter.inc()
             histogram.observe(elapsed)

@@ -33,9 +33,16 @@ from netweave.models.inventory import MODEL_OF_KIND, InventoryModel, JsonObject,
 from netweave.observability.logging import get_logger
 from netweave.observability.metrics import Metrics
 
-__all__ = ["Entry", "EventListener", "InventoryView"]
+__all__ = ["WATCH_ERROR_KINDS", "WATCH_RESTART_CAUSES", "Entry", "EventListener", "InventoryView"]
 
 EventListener = Callable[[InventoryEvent], None]
+
+#: ``kind`` of ``netweave_backend_watch_errors_total``: the backend said it is unavailable
+#: (an O2 503, or a network error), refused otherwise (any other O2 error), or broke
+WATCH_ERROR_KINDS = ("unavailable", "rejected", "unexpected")
+#: ``cause`` of ``netweave_backend_watch_restarts_total``: re-subscribed after a failure or
+#: after the stream ended, or the adapter sent a fresh snapshot mid-stream (it lost track)
+WATCH_RESTART_CAUSES = ("error", "ended", "resync")
 
 _log = get_logger("netweave.inventory.view")
 
@@ -62,6 +69,35 @@ class Entry:
         return self.model.parent_id
 
 
+class _WatchMetrics:
+    """The view's watch collectors, bound to its backend once (no label lookup per item);
+    every series exists from the start, so rates and alerts work from the first failure."""
+
+    def __init__(self, metrics: Metrics, backend: str) -> None:
+        self.snapshots = metrics.watch_items.labels(backend, "snapshot")
+        self.events = metrics.watch_items.labels(backend, "event")
+        self.errors = {
+            kind: metrics.watch_errors.labels(backend, kind) for kind in WATCH_ERROR_KINDS
+        }
+        self.restarts = {
+            cause: metrics.watch_restarts.labels(backend, cause) for cause in WATCH_RESTART_CAUSES
+        }
+        self.ready = metrics.view_ready.labels(backend)
+        self.up = metrics.watch_up.labels(backend)
+        metrics.view_resyncs.labels(backend)
+        self.ready.set(0)
+        self.up.set(0)
+
+
+def _error_kind(exc: Exception) -> str:
+    """The ``kind`` label of a watch failure, from its type only (never its text)."""
+    if isinstance(exc, O2Error):
+        return "unavailable" if exc.status == 503 else "rejected"
+    if isinstance(exc, OSError):  # refused or dropped connections, timeouts
+        return "unavailable"
+    return "unexpected"
+
+
 class InventoryView:
     """Objects by kind and id, kept current by :meth:`run`."""
 
@@ -75,6 +111,7 @@ class InventoryView:
     ) -> None:
         self._adapter = adapter
         self._metrics = metrics
+        self._watch = _WatchMetrics(metrics, adapter.name) if metrics is not None else None
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._objects: dict[ObjectKind, dict[str, Entry]] = {kind: {} for kind in MODEL_OF_KIND}
@@ -135,9 +172,15 @@ class InventoryView:
             if self._metrics is not None:
                 self._metrics.view_resyncs.labels(self._adapter.name).inc()
             self._synced.set()
+            if self._watch is not None:
+                self._watch.snapshots.inc()
+                self._watch.up.set(1)
+                self._watch.ready.set(1)
         else:
             event = self._apply_event(item)
             events = [event] if event is not None else []
+            if self._watch is not None:
+                self._watch.events.inc()
         for event in events:
             self._touch(event.kind)
             if self._metrics is not None:
@@ -194,17 +237,29 @@ class InventoryView:
     async def run(self) -> None:
         """Consume the adapter's watch stream forever, resuming with backoff on failure."""
         delay = self._backoff_initial
+        watch = self._watch
+        restart: str | None = None  # why this subscription is a restart, if it is one
         while True:
+            if restart is not None and watch is not None:
+                watch.restarts[restart].inc()
             try:
+                first = True
                 async for item in self._adapter.watch():
+                    if not first and isinstance(item, InventorySnapshot) and watch is not None:
+                        watch.restarts["resync"].inc()
+                    first = False
                     self.apply(item)
                     delay = self._backoff_initial
+                restart = "ended"
                 _log.warning(
                     "backend watch stream ended; resubscribing", backend=self._adapter.name
                 )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the loop must survive any backend failure
+                restart = "error"
+                if watch is not None:
+                    watch.errors[_error_kind(exc)].inc()
                 self.not_ready_reason = (
                     exc.detail
                     if isinstance(exc, O2Error)
@@ -216,6 +271,8 @@ class InventoryView:
                     error=type(exc).__name__,
                     retry_in=round(delay, 2),
                 )
+            if watch is not None:
+                watch.up.set(0)
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self._backoff_max)
 

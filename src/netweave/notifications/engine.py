@@ -27,8 +27,8 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
 
 from netweave.adapters.base import InventoryEvent
 from netweave.errors import BackendUnavailableError
@@ -36,7 +36,7 @@ from netweave.notifications.matching import SubscriptionIndex
 from netweave.notifications.payload import object_ref, prepare_notification
 from netweave.observability.logging import get_logger
 from netweave.observability.metrics import Metrics
-from netweave.store.base import Delivery, Store
+from netweave.store.base import Delivery, Store, SubscriptionRecord
 
 __all__ = ["NotificationEngine"]
 
@@ -88,6 +88,7 @@ class NotificationEngine:
         self._generation: int | None = None
         self._replaying: set[int] = set()
         self._lease_until = 0.0
+        self._tenants_counted: set[str] = set()
         self.fencing_token: int | None = None
         self.dropped = 0
         self.enqueued = 0
@@ -203,10 +204,25 @@ class NotificationEngine:
     async def _refresh_index(self) -> None:
         generation = await self._store.subscriptions_generation()
         if generation != self._generation:
-            self._index = SubscriptionIndex.build(await self._store.list_subscriptions())
+            records = await self._store.list_subscriptions()
+            self._index = SubscriptionIndex.build(records)
             self._generation = generation
             if self._metrics is not None:
-                self._metrics.subscriptions.set(len(self._index))
+                self._count_subscriptions(records)
+
+    def _count_subscriptions(self, records: Iterable[SubscriptionRecord]) -> None:
+        """Set the subscriptions-by-tenant gauge; a tenant whose last subscription went
+        loses its series (tenants come and go: the label set stays the live ones), while
+        platform subscriptions (tenant "") always have one."""
+        assert self._metrics is not None
+        counts = Counter(record.tenant or "" for record in records)
+        counts.setdefault("", 0)
+        gauge = self._metrics.subscriptions
+        for tenant in self._tenants_counted - counts.keys():
+            gauge.remove(tenant)
+        for tenant, count in counts.items():
+            gauge.labels(tenant).set(count)
+        self._tenants_counted = set(counts)
 
     def _deliveries(self, at: float, event: InventoryEvent) -> list[Delivery]:
         matches = self._index.match(event)

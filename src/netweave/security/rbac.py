@@ -98,7 +98,11 @@ ALL_PERMISSIONS: Final = frozenset(permission(r, v) for r in RESOURCES for v in 
 _READ_ALL = frozenset(permission(r, "read") for r in RESOURCES) - {permission("audit", "read")}
 _MANAGE_SUBSCRIPTIONS = frozenset(
     permission("subscriptions", v) for v in ("create", "update", "delete")
-)
+) | {
+    # alarm subscriptions: an SMO that subscribes to inventory changes subscribes to alarms
+    permission("alarms", "create"),
+    permission("alarms", "delete"),
+}
 #: permissions only platform-scope roles hold: tenants and who may do what are the platform's
 _PLATFORM_ONLY = frozenset(
     permission(r, v) for r in ("tenants", "roleBindings") for v in ("create", "update", "delete")
@@ -233,6 +237,42 @@ def _gateway_routes() -> dict[tuple[str, str], RoutePermission]:
     return routes
 
 
+def _monitoring_routes() -> dict[tuple[str, str], RoutePermission]:
+    """``/o2ims-infrastructureMonitoring`` and the alarm dictionaries of the inventory.
+
+    Alarm subscriptions are managed with the ``alarms`` permissions.  The alarm service
+    configuration (how long cleared alarms are kept) is the O-Cloud's, shared by every
+    tenant: changing it takes ``tenants:update``, which only platform roles hold.
+    """
+    monitoring = "/o2ims-infrastructureMonitoring"
+    v1 = f"{monitoring}/v1"
+    alarm = f"{v1}/alarms/{{alarmEventRecordId}}"
+    subscriptions = f"{v1}/alarmSubscriptions"
+    configuration = f"{v1}/alarmServiceConfiguration"
+    dictionaries = f"{_INVENTORY_V1}/alarmDictionaries"
+    return {
+        ("GET", f"{monitoring}/api_versions"): _parse("alarms:read"),
+        ("GET", f"{v1}/api_versions"): _parse("alarms:read"),
+        ("GET", f"{v1}/alarms"): _parse("alarms:read"),
+        ("GET", alarm): _parse("alarms:read"),
+        ("PATCH", alarm): _parse("alarms:update"),
+        ("GET", subscriptions): _parse("alarms:read"),
+        ("POST", subscriptions): _parse("alarms:create"),
+        ("GET", f"{subscriptions}/{{alarmSubscriptionId}}"): _parse("alarms:read"),
+        ("DELETE", f"{subscriptions}/{{alarmSubscriptionId}}"): _parse("alarms:delete"),
+        ("GET", configuration): _parse("alarms:read"),
+        ("PUT", configuration): _parse("tenants:update"),
+        ("PATCH", configuration): _parse("tenants:update"),
+        ("GET", f"{v1}/probableCauses"): _parse("alarms:read"),
+        ("GET", f"{v1}/probableCauses/{{probableCauseId}}"): _parse("alarms:read"),
+        ("GET", dictionaries): _parse("resourceTypes:read"),
+        ("GET", f"{dictionaries}/{{alarmDictionaryId}}"): _parse("resourceTypes:read"),
+        ("GET", f"{_INVENTORY_V1}/resourceTypes/{{resourceTypeId}}/alarmDictionary"): _parse(
+            "resourceTypes:read"
+        ),
+    }
+
+
 def _tenancy_routes() -> dict[tuple[str, str], RoutePermission]:
     tenants = "/o2ims/v1/tenants"
     tenant = f"{tenants}/{{tenantId}}"
@@ -270,6 +310,7 @@ ROUTE_PERMISSIONS: Final[dict[tuple[str, str], RoutePermission]] = {
     ("DELETE", "/o2ims/v1/subscriptions/{subscriptionId}"): _parse("subscriptions:delete"),
     **_tenancy_routes(),
     **_gateway_routes(),
+    **_monitoring_routes(),
     # each operation of a batch is authorised (and audited) as if sent on its own
     ("POST", "/o2ims/v1/batch"): AUTHENTICATED,
     ("GET", "/o2ims/v1/audit/events"): _parse("audit:read"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from netweave.config import Settings
+from netweave.store.alarms import AlarmStore
 from netweave.store.base import Store
 from netweave.store.operations import OperationStore
 
@@ -29,3 +30,14 @@ def build_operation_store(store: Store, settings: Settings) -> OperationStore:
     if client is not None:
         return RedisOperationStore(client, prefix=settings.store_prefix)
     return InMemoryOperationStore()
+
+
+def build_alarm_store(store: Store, settings: Settings) -> AlarmStore:
+    """Alarm records, alarm subscriptions and their configuration next to the store: in
+    Redis when the store is (surviving restarts, shared by replicas), else in the process."""
+    from netweave.store.alarms import InMemoryAlarmStore, RedisAlarmStore
+
+    client = getattr(store, "client", None)
+    if client is not None:
+        return RedisAlarmStore(client, prefix=settings.store_prefix)
+    return InMemoryAlarmStore()

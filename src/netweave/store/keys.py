@@ -22,6 +22,8 @@ With the default prefix ``netweave``::
     netweave:dead                           stream  dead letters
     netweave:lease:{name}:holder            string  the holder, with a PX expiry
     netweave:lease:{name}:epoch             string  fencing token, INCR on a change of holder
+    netweave:alarms:subscription            hash    alarm subscription id -> record; kept by
+                                                    netweave.store.alarms, read by replay
 
 Invariants the scripts keep: a subscription is in at most one of ``due`` and ``inflight``;
 the pending-entries list of an outbox stream holds at most its first entry (the head being
@@ -121,6 +123,11 @@ class Keys:
     @property
     def dead(self) -> str:
         return f"{self.prefix}:dead"
+
+    @property
+    def alarm_subscriptions(self) -> str:
+        """The alarm subscriptions (:mod:`netweave.store.alarms`): they share the outbox."""
+        return f"{self.prefix}:alarms:subscription"
 
     def lease_holder(self, name: str) -> str:
         return f"{self.prefix}:lease:{name}:holder"
@@ -329,14 +336,17 @@ return 1
 """
 
 REPLAY = """
--- KEYS: dead, due, inflight, depth, subscriptions; ARGV: outbox prefix, group, id, now
+-- KEYS: dead, due, inflight, depth, subscriptions, alarm subscriptions
+-- ARGV: outbox prefix, group, id, now
 local entries = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
 if not entries[1] then return false end
 local fields = {}
 local flat = entries[1][2]
 for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
 local sub = fields['sub']
-if redis.call('HEXISTS', KEYS[5], sub) == 0 then return false end
+if redis.call('HEXISTS', KEYS[5], sub) == 0 and redis.call('HEXISTS', KEYS[6], sub) == 0 then
+  return false
+end
 local stream = ARGV[1] .. sub
 local fresh = redis.call('EXISTS', stream) == 0
 local id = redis.call('XADD', stream, '*', 'meta', fields['meta'], 'body', fields['body'])

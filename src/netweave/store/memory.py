@@ -13,7 +13,9 @@ embedded default and the reference the Redis store is tested against:
   counted from the stored delivery, not the one passed in) and its error (``error``; for a
   dead letter the ``last_error`` of the delivery passed in, if any);
 * ``replay`` re-enqueues a dead letter as a fresh delivery (new id, no attempts) at the
-  tail of its subscription's queue, and refuses when that subscription is gone;
+  tail of its subscription's queue, and refuses when that subscription is gone (an
+  inventory subscription, or one :meth:`~InMemoryStore.also_subscribed` knows: alarm
+  subscriptions share the outbox);
 * ``complete``, ``retry_later`` and ``dead_letter`` act only on the delivery in flight for
   its subscription; anything else (a removed subscription, a worker whose visibility
   timeout passed and whose delivery was completed by another) is a no-op.
@@ -80,6 +82,18 @@ class InMemoryStore:
         self._leases: dict[str, _LeaseState] = {}
         self._epochs: dict[str, int] = {}
         self._changed = asyncio.Event()
+        self._subscribed_elsewhere: list[Callable[[str], bool]] = []
+
+    def also_subscribed(self, exists: Callable[[str], bool]) -> None:
+        """Count the ids ``exists`` knows as subscriptions too: other kinds of subscription
+        (alarm subscriptions) whose deliveries share this outbox can have their dead
+        letters replayed."""
+        self._subscribed_elsewhere.append(exists)
+
+    def _subscribed(self, subscription_id: str) -> bool:
+        return subscription_id in self._subscriptions or any(
+            exists(subscription_id) for exists in self._subscribed_elsewhere
+        )
 
     # -- subscriptions -------------------------------------------------------------------
 
@@ -207,7 +221,7 @@ class InMemoryStore:
 
     async def replay(self, dead_letter_id: str) -> bool:
         dead = self._dead.get(dead_letter_id)
-        if dead is None or dead.delivery.subscription_id not in self._subscriptions:
+        if dead is None or not self._subscribed(dead.delivery.subscription_id):
             return False
         del self._dead[dead_letter_id]
         fresh = replace(

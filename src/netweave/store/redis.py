@@ -376,7 +376,7 @@ class RedisStore:
     async def replay(self, dead_letter_id: str) -> bool:
         k = self.keys
         new_id = await self._replay(
-            keys=[k.dead, k.due, k.inflight, k.depth, k.subscriptions],
+            keys=[k.dead, k.due, k.inflight, k.depth, k.subscriptions, k.alarm_subscriptions],
             args=[k.outbox_prefix, GROUP, dead_letter_id, self._clock()],
         )
         if new_id is None:

@@ -16,6 +16,13 @@ capacity) once per batch.
 The adapter also writes (:mod:`.writes`): it creates, changes and deletes pools and adds
 and retires nodes.  A write changes Kubernetes objects only; its effect reaches the
 inventory through the watches, like anybody else's change.
+
+It is an :class:`~netweave.adapters.alarms.AlarmSource` too (:mod:`.alarms`): node
+conditions and Warning events about nodes become alarms.  The event reflector starts with
+the first :meth:`KubernetesAdapter.alarm_signals` stream; node alarm signals are computed
+as the node reflector reports changes, not coalesced, since each is already a real
+change.  A relist of nodes or events (after ``410 Gone``) sends every alarm stream a
+fresh snapshot.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from typing import Any, ClassVar
 import httpx2 as httpx
 import orjson
 
+from netweave.adapters.alarm_catalog import empty_alarm_dictionary, node_alarm_dictionary
+from netweave.adapters.alarms import AlarmDictionarySpec, AlarmSignal, AlarmSignalItem
 from netweave.adapters.base import (
     Capability,
     EventType,
@@ -37,13 +46,14 @@ from netweave.adapters.base import (
     WatchItem,
 )
 from netweave.adapters.kubernetes import mapping as m
+from netweave.adapters.kubernetes.alarms import EVENTS, WARNING_NODE_EVENTS, NodeAlarmTracker
 from netweave.adapters.kubernetes.pools import Catalog
 from netweave.adapters.kubernetes.rest import RESOURCE_POOL_GROUP_VERSION, RESOURCE_POOLS
 from netweave.adapters.kubernetes.watching import Reflector
 from netweave.adapters.kubernetes.writes import ClusterState, Writes
 from netweave.adapters.lifecycle import PoolChange, PoolRequest, Progress
 from netweave.errors import BackendUnavailableError
-from netweave.models.inventory import InventoryModel, ObjectKind, ResourcePool
+from netweave.models.inventory import InventoryModel, ObjectKind, ResourcePool, ResourceType
 from netweave.observability.logging import get_logger
 
 __all__ = ["KubernetesAdapter"]
@@ -106,7 +116,17 @@ class KubernetesAdapter:
         self._sync_timeout = sync_timeout
         self._version: str | None = None
         self._kube_system: dict[str, Any] = {"metadata": {"uid": api_server_url}}
-        self._nodes = Reflector(http, NODES, resource="nodes", on_change=self._node_changed)
+        self._nodes = Reflector(
+            http,
+            NODES,
+            resource="nodes",
+            on_change=self._node_changed,
+            on_relist=self._alarms_relisted,
+        )
+        self._alarms = NodeAlarmTracker(self._ctx)
+        self._events: Reflector | None = None  # started by the first alarm stream
+        self._alarm_queues: list[asyncio.Queue[object]] = []
+        self._alarms_started = asyncio.Lock()
         self._storage = Reflector(
             http,
             STORAGE_CLASSES,
@@ -202,6 +222,88 @@ class KubernetesAdapter:
         finally:
             self._queues.remove(queue)
 
+    # Alarms (AlarmSource) -----------------------------------------------------------------
+
+    @property
+    def alarms_degraded(self) -> str | None:
+        """Why Warning events raise no alarms, if they do not (a missing RBAC permission).
+
+        Kept apart from :attr:`degraded`, which is about the inventory."""
+        return self._events.degraded if self._events is not None else None
+
+    def alarm_dictionaries(self) -> list[AlarmDictionarySpec]:
+        """One dictionary per resource type the cluster has now: the node catalogue for
+        node shapes, an empty one for storage classes (none before the first sync)."""
+        return [
+            node_alarm_dictionary(rt.object_id)
+            if rt.resource_class == "COMPUTE"
+            else empty_alarm_dictionary(rt.object_id)
+            for rt in self._state[ObjectKind.RESOURCE_TYPE].values()
+            if isinstance(rt, ResourceType)
+        ]
+
+    async def alarm_signals(self) -> AsyncGenerator[AlarmSignalItem, None]:
+        """A snapshot of the active node alarms once nodes and events have synced, then
+        every raise, severity change, refresh and clear, and a fresh snapshot after a
+        relist; ends on :meth:`aclose`.  Each stream gets everything (one queue each).
+
+        Like :meth:`list_objects`, the first iteration raises
+        :class:`BackendUnavailableError` while the cluster has not synced; retry.
+        """
+        if self._closed:
+            return
+        await self._start()
+        await self._start_alarms()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        snapshot = self._alarms.snapshot()
+        self._alarm_queues.append(queue)  # no await between the snapshot and this
+        try:
+            yield snapshot
+            while True:
+                item = await queue.get()
+                if item is _CLOSED:
+                    return
+                assert isinstance(item, AlarmSignalItem)
+                yield item
+        finally:
+            self._alarm_queues.remove(queue)
+
+    async def _start_alarms(self) -> None:
+        """Start the Warning event reflector once; wait until it has listed."""
+        async with self._alarms_started:
+            if self._events is None:
+                self._events = Reflector(
+                    self._http,
+                    EVENTS,
+                    resource="events",
+                    selector=WARNING_NODE_EVENTS,
+                    on_change=self._event_changed,
+                    on_relist=self._alarms_relisted,
+                )
+                self._tasks.append(asyncio.create_task(self._events.run(), name=EVENTS))
+            try:
+                await asyncio.wait_for(self._events.synced.wait(), self._sync_timeout)
+            except TimeoutError:
+                raise BackendUnavailableError(
+                    f"Kubernetes API server {self._ctx.api_server_url}: "
+                    "first sync of node events not finished"
+                ) from None
+
+    def _event_changed(self, uid: str, old: Any, new: Any) -> None:
+        self._publish_alarms(self._alarms.event_changed(uid, old, new))
+
+    def _alarms_relisted(self) -> None:
+        """A reflector listed again: it may have missed changes, so resend everything."""
+        if self._alarm_queues:
+            snapshot = self._alarms.snapshot()
+            for queue in self._alarm_queues:
+                queue.put_nowait(snapshot)
+
+    def _publish_alarms(self, signals: list[AlarmSignal]) -> None:
+        for signal in signals:
+            for queue in self._alarm_queues:
+                queue.put_nowait(signal)
+
     # Writes (PoolLifecycle, ResourceLifecycle) ------------------------------------------
 
     async def create_pool(self, request: PoolRequest) -> str:
@@ -254,7 +356,7 @@ class KubernetesAdapter:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        for queue in self._queues:
+        for queue in [*self._queues, *self._alarm_queues]:
             queue.put_nowait(_CLOSED)
         await self._http.aclose()
 
@@ -350,9 +452,10 @@ class KubernetesAdapter:
 
     # Changes ----------------------------------------------------------------------------
 
-    def _node_changed(self, uid: str, _old: Any, _new: Any) -> None:
+    def _node_changed(self, uid: str, old: Any, new: Any) -> None:
         self._dirty_nodes.add(uid)
         self._wake.set()
+        self._publish_alarms(self._alarms.node_changed(uid, old, new))
 
     def _aggregate_changed(self, _uid: str, _old: Any, _new: Any) -> None:
         self._wake.set()

@@ -8,11 +8,15 @@ watches from the list's ``resourceVersion`` with bookmarks on.  It
 * moves its resume point on every event and on BOOKMARK events;
 * on ``410 Gone`` (the resume point expired) lists again and reports the difference
   between what it held and what the list says: objects created, changed or deleted
-  while it was not watching are never lost;
+  while it was not watching are never lost; then calls ``on_relist`` (as after the first
+  list), for consumers that resend their whole view after a gap;
 * on a dropped connection, an API-server restart or a 5xx resumes from its last
   resourceVersion after an exponential backoff with jitter (never a busy loop);
 * on ``403`` (missing RBAC permission) logs one clear line naming the resource and
   verb, reports itself degraded, and retries slowly; the rest of the view keeps working.
+
+A ``selector`` (query parameters such as a ``fieldSelector``) narrows every list and
+watch to part of the kind, e.g. the Warning events about nodes.
 
 The single-stream functions (:meth:`Reflector.relist`, :meth:`Reflector.watch_once`)
 are separate from the forever loop (:meth:`Reflector.run`) so tests can drive them.
@@ -78,11 +82,18 @@ class Reflector:
         watch_timeout: int = 300,
         backoff: Backoff | None = None,
         forbidden_retry: float = 60.0,
+        selector: Mapping[str, str] | None = None,
+        on_relist: Callable[[], None] | None = None,
     ) -> None:
+        """``selector``: query parameters that narrow the kind on every list and watch
+        (``{"fieldSelector": "type=Warning"}``); ``on_relist``: called after each list
+        (the first one and every one after ``410 Gone``) has reported its difference."""
         self.http = http
         self.path = path
         self.resource = resource  # e.g. "nodes" or "machinesets.cluster.x-k8s.io", for logs
         self.on_change = on_change
+        self.selector = dict(selector or {})
+        self.on_relist = on_relist
         self.page_size = page_size
         self.watch_timeout = watch_timeout
         self.backoff = backoff or Backoff()
@@ -98,7 +109,7 @@ class Reflector:
     async def relist(self) -> None:
         """List every object (all pages), report the difference, remember the version."""
         fresh: dict[str, JsonMap] = {}
-        params: dict[str, str | int] = {"limit": self.page_size}
+        params: dict[str, str | int] = {**self.selector, "limit": self.page_size}
         version = ""
         while True:
             response = await self.http.get(self.path, params=params)
@@ -111,7 +122,7 @@ class Reflector:
             cont = metadata.get("continue")
             if not cont:
                 break
-            params = {"limit": self.page_size, "continue": cont}
+            params = {**self.selector, "limit": self.page_size, "continue": cont}
         held, self.objects = self.objects, fresh
         for uid, item in fresh.items():
             old = held.get(uid)
@@ -125,6 +136,8 @@ class Reflector:
         self.resource_version = version
         self.degraded = None
         self.synced.set()
+        if self.on_relist is not None:
+            self.on_relist()
 
     async def watch_once(self) -> int:
         """Follow one watch stream from the current version until the server ends it.
@@ -132,6 +145,7 @@ class Reflector:
         Returns how many events it carried (bookmarks included).
         """
         params: dict[str, str | int] = {
+            **self.selector,
             "watch": 1,
             "allowWatchBookmarks": "true",
             "timeoutSeconds": self.watch_timeout,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from netweave.adapters.lifecycle import Taint
@@ -28,12 +29,15 @@ from netweave.adapters.simulated.identity import element_id, node_id, pool_id, r
 from netweave.models.inventory import Resource
 
 __all__ = [
+    "CONDITION_TYPES",
     "build_node",
     "cluster_capacity",
+    "condition_status",
     "cordoned",
     "hostname",
     "is_ready",
     "node_taint",
+    "with_condition",
     "with_readiness",
     "workload_count",
 ]
@@ -54,6 +58,47 @@ _REDFISH_SYSTEM = {
     "hpe": "/redfish/v1/Systems/1",
     "supermicro": "/redfish/v1/Systems/1",
 }
+
+_NOT_READY = "node.kubernetes.io/not-ready"
+#: the conditions the node lifecycle controller marks Unknown when the kubelet goes silent
+_KUBELET_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
+_NOT_READY_MESSAGE = "container runtime is down, PLEG is not healthy: pleg has yet to be successful"
+
+
+@dataclass(frozen=True, slots=True)
+class _ConditionLook:
+    """How a node shows one condition other than Ready: reasons, messages, taint."""
+
+    true: tuple[str, str]  #: (reason, message) while the condition is True
+    false: tuple[str, str]
+    taint: str  #: the NoSchedule taint Kubernetes puts on a node while it is True
+
+
+_LOOKS: dict[str, _ConditionLook] = {
+    "MemoryPressure": _ConditionLook(
+        ("KubeletHasInsufficientMemory", "kubelet has insufficient memory available"),
+        ("KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        "node.kubernetes.io/memory-pressure",
+    ),
+    "DiskPressure": _ConditionLook(
+        ("KubeletHasDiskPressure", "kubelet has disk pressure"),
+        ("KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        "node.kubernetes.io/disk-pressure",
+    ),
+    "PIDPressure": _ConditionLook(
+        ("KubeletHasInsufficientPID", "kubelet has insufficient PID available"),
+        ("KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        "node.kubernetes.io/pid-pressure",
+    ),
+    "NetworkUnavailable": _ConditionLook(  # the cluster runs Calico (catalog.CLUSTER)
+        ("CalicoIsDown", "Calico is shutting down on this node"),
+        ("CalicoIsUp", "Calico is running on this node"),
+        "node.kubernetes.io/network-unavailable",
+    ),
+}
+
+#: the conditions :func:`with_condition` sets (Ready has :func:`with_readiness`)
+CONDITION_TYPES = tuple(_LOOKS)
 
 
 def hostname(pool: PoolSpec, slot: int) -> str:
@@ -91,17 +136,68 @@ def is_ready(node: Resource) -> bool:
     return bool(node.extensions.get("status") == READY)
 
 
-def with_readiness(node: Resource, *, ready: bool) -> Resource:
-    """A copy of ``node`` that is Ready (or NotReady: unreachable, tainted)."""
+def with_readiness(node: Resource, *, ready: bool, reachable: bool = False) -> Resource:
+    """A copy of ``node`` that is Ready, or NotReady in one of the two ways Kubernetes knows.
+
+    * unreachable (the default): the kubelet went silent, so the node lifecycle
+      controller marks Ready and the pressure conditions ``Unknown`` and taints the node
+      ``unreachable``;
+    * ``reachable``: the kubelet reports the node not ready (Ready ``False``, the
+      ``not-ready`` taints); the pressure conditions stay as the kubelet reports them.
+
+    Back to Ready, conditions the node lost track of (``Unknown``) read ``False`` again
+    and those the kubelet kept reporting stay.
+    """
     extensions = dict(node.extensions)
-    taints = [t for t in extensions.get("taints", []) if t["key"] != _UNREACHABLE]
-    if not ready:
-        taints += [
-            {"key": _UNREACHABLE, "effect": "NoSchedule"},
-            {"key": _UNREACHABLE, "effect": "NoExecute"},
+    taints = [t for t in extensions.get("taints", []) if t["key"] not in (_UNREACHABLE, _NOT_READY)]
+    conditions = [dict(c) for c in extensions.get("conditions", [])]
+    if ready or reachable:  # the kubelet reports: nothing is Unknown
+        conditions = [
+            c if c["status"] != "Unknown" else {"type": c["type"], "status": "False"}
+            for c in conditions
         ]
+    else:  # only the kubelet's own conditions; NetworkUnavailable is the CNI's
+        conditions = [
+            {"type": c["type"], "status": "Unknown"} if c["type"] in _KUBELET_CONDITIONS else c
+            for c in conditions
+        ]
+    _put(conditions, _ready_condition(ready=ready, reachable=reachable))
+    if not ready:
+        taint = _NOT_READY if reachable else _UNREACHABLE
+        taints += [{"key": taint, "effect": "NoSchedule"}, {"key": taint, "effect": "NoExecute"}]
     extensions["status"] = READY if ready else NOT_READY
-    extensions["conditions"] = _conditions(ready=ready)
+    extensions["conditions"] = conditions
+    extensions["taints"] = taints
+    return node.model_copy(update={"extensions": extensions})
+
+
+def condition_status(node: Resource, condition_type: str) -> str | None:
+    """The status (``True``, ``False``, ``Unknown``) of one of the node's conditions, if any."""
+    for condition in node.extensions.get("conditions", []):
+        if condition["type"] == condition_type:
+            return str(condition["status"])
+    return None
+
+
+def with_condition(node: Resource, condition_type: str, active: bool) -> Resource:
+    """A copy of ``node`` whose condition ``condition_type`` (one of :data:`CONDITION_TYPES`)
+    is ``True`` (``active``) or ``False``, with the taint Kubernetes adds while it is True.
+
+    A condition the node lacks is added (NetworkUnavailable only appears once the network
+    plugin reported it).
+    """
+    look = _LOOKS[condition_type]
+    reason, message = look.true if active else look.false
+    extensions = dict(node.extensions)
+    conditions = [dict(c) for c in extensions.get("conditions", [])]
+    status = "True" if active else "False"
+    _put(
+        conditions, {"type": condition_type, "status": status, "reason": reason, "message": message}
+    )
+    taints = [t for t in extensions.get("taints", []) if t["key"] != look.taint]
+    if active:
+        taints.append({"key": look.taint, "effect": "NoSchedule"})
+    extensions["conditions"] = conditions
     extensions["taints"] = taints
     return node.model_copy(update={"extensions": extensions})
 
@@ -147,28 +243,46 @@ def cluster_capacity(nodes: Iterable[Resource]) -> dict[str, str]:
     return {name: str(total) for name, total in totals.items()}
 
 
-def _conditions(*, ready: bool) -> list[dict[str, str]]:
+def _ready_condition(*, ready: bool, reachable: bool = False) -> dict[str, str]:
     if ready:
-        ready_condition = {
+        return {
             "type": "Ready",
             "status": "True",
             "reason": "KubeletReady",
             "message": "kubelet is posting ready status",
         }
-    else:
-        ready_condition = {
+    if reachable:
+        return {
             "type": "Ready",
-            "status": "Unknown",
-            "reason": "NodeStatusUnknown",
-            "message": "Kubelet stopped posting node status.",
+            "status": "False",
+            "reason": "KubeletNotReady",
+            "message": _NOT_READY_MESSAGE,
         }
-    pressure = "Unknown" if not ready else "False"
+    return {
+        "type": "Ready",
+        "status": "Unknown",
+        "reason": "NodeStatusUnknown",
+        "message": "Kubelet stopped posting node status.",
+    }
+
+
+def _conditions() -> list[dict[str, str]]:
+    """The conditions of a healthy node."""
     return [
-        ready_condition,
-        {"type": "MemoryPressure", "status": pressure},
-        {"type": "DiskPressure", "status": pressure},
-        {"type": "PIDPressure", "status": pressure},
+        _ready_condition(ready=True),
+        {"type": "MemoryPressure", "status": "False"},
+        {"type": "DiskPressure", "status": "False"},
+        {"type": "PIDPressure", "status": "False"},
     ]
+
+
+def _put(conditions: list[dict[str, str]], condition: dict[str, str]) -> None:
+    """Replace the condition of the same type in ``conditions``, or append it."""
+    for index, held in enumerate(conditions):
+        if held["type"] == condition["type"]:
+            conditions[index] = condition
+            return
+    conditions.append(condition)
 
 
 def _serial(rng: random.Random, hardware: HardwareSpec) -> str:
@@ -320,7 +434,7 @@ def _node_extensions(
         "capacity": capacity,
         "allocatable": allocatable,
         "status": READY,
-        "conditions": _conditions(ready=True),
+        "conditions": _conditions(),
         "taints": [
             *(
                 [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]

@@ -5,12 +5,26 @@ and changes one thing per :meth:`SimulatedOCloud.step`, chosen by a generator se
 the seed, so the same seed replays the same history:
 
 * a node's readiness flaps (a ``MODIFY`` of the resource): usually a NotReady node
-  recovers, otherwise a Ready node becomes unreachable; at most three nodes are
-  NotReady at a time and control-plane nodes are never touched;
+  recovers, otherwise a Ready node goes down; at most three nodes are NotReady at a
+  time and control-plane nodes are never touched.  The nodes churn takes down are
+  alternately *unreachable* (the first one, and every other: the kubelet went silent,
+  Ready ``Unknown``, the ``node-unreachable`` alarm) and *not ready* (the kubelet
+  reports Ready ``False``: ``node-not-ready``); recovery clears either;
 * a node joins an elastic pool that still exists (a ``CREATE`` of the resource, id from
   the key ``node-added-<n>``, hostname from the lowest free slot of the pool);
 * a node is retired (a ``DELETE``), preferably one that churn added, never below a
   pool's minimum.
+
+After that change, a second generator (seeded with the seed too, and apart so that the
+choices above are the same with or without it) adds, in about :data:`PRESSURE_RATE` of
+the steps, a pressure condition (MemoryPressure, DiskPressure, PIDPressure,
+NetworkUnavailable) to a Ready node or removes one (a ``MODIFY`` of the node, at most
+:data:`MAX_PRESSURE` True at a time), and in about :data:`WARNING_RATE` of the steps
+reports a kubelet Warning event about a Ready node (no inventory change).  The alarms
+all this raises and clears are kept by
+:class:`~netweave.adapters.simulated.alarms.NodeAlarms`: every primitive below that adds,
+replaces or drops a node queues the alarm signals it caused, which the adapter takes with
+:meth:`SimulatedOCloud.take_alarm_signals` and publishes with the events.
 
 Churn keeps the node count within [:data:`MIN_NODES`, :data:`MAX_NODES`] (writes may
 take it outside; churn then only stops adding or removing); an addition or a removal
@@ -23,16 +37,35 @@ and knows nothing of asyncio.
 from __future__ import annotations
 
 import random
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
+from netweave.adapters.alarm_catalog import (
+    CONDITION_OF_DEFINITION,
+    NODE_NOT_READY,
+    NODE_UNREACHABLE,
+    NODE_WARNING_EVENT,
+)
+from netweave.adapters.alarms import AlarmSignal, AlarmSnapshot
 from netweave.adapters.base import EventType, InventoryEvent, InventorySnapshot
+from netweave.adapters.simulated.alarms import INITIAL_WARNINGS, WARNING_REASONS, NodeAlarms
 from netweave.adapters.simulated.catalog import POOLS, PoolSpec
 from netweave.adapters.simulated.identity import node_id, pool_id
-from netweave.adapters.simulated.nodes import build_node, cluster_capacity, is_ready, with_readiness
+from netweave.adapters.simulated.nodes import (
+    CONDITION_TYPES,
+    build_node,
+    cluster_capacity,
+    condition_status,
+    is_ready,
+    with_condition,
+    with_readiness,
+)
 from netweave.adapters.simulated.pools import site_with_pools
 from netweave.adapters.simulated.topology import NodePlacement, build_topology, initial_placements
+from netweave.errors import InvalidRequestError, NotFoundError
 from netweave.models.inventory import (
     MODEL_OF_KIND,
     DeploymentManager,
@@ -43,11 +76,31 @@ from netweave.models.inventory import (
     ResourcePool,
 )
 
-__all__ = ["MAX_NODES", "MAX_NOT_READY", "MIN_NODES", "SimulatedOCloud"]
+__all__ = [
+    "MAX_NODES",
+    "MAX_NOT_READY",
+    "MAX_PRESSURE",
+    "MIN_NODES",
+    "PRESSURE_RATE",
+    "WARNING_RATE",
+    "SimulatedOCloud",
+]
 
 MIN_NODES = 20  #: churn never removes a node below this count
 MAX_NODES = 40  #: churn never adds a node above this count
 MAX_NOT_READY = 3  #: churn never lets more nodes than this be NotReady at once
+PRESSURE_RATE = 0.03  #: share of churn steps that add or remove a pressure condition
+WARNING_RATE = 0.02  #: share of churn steps that report a Warning event about a node
+MAX_PRESSURE = 3  #: churn never lets more pressure conditions than this be True at once
+#: how often churn picks each pressure condition for a node
+_PRESSURE_WEIGHTS = {
+    "MemoryPressure": 3,
+    "DiskPressure": 3,
+    "PIDPressure": 1,
+    "NetworkUnavailable": 1,
+}
+#: processes a simulated SystemOOM kills
+_OOM_VICTIMS = ("upf-dataplane", "du-l1-worker", "ric-e2term", "ceph-osd", "cu-cp")
 
 _Action = Callable[[], list[InventoryEvent]]
 #: kinds whose objects change (kept in their own tables); the others never do
@@ -71,12 +124,19 @@ class SimulatedOCloud:
     """
 
     def __init__(
-        self, ocloud_id: str, *, seed: int = 0, pool_owners: Mapping[str, str] | None = None
+        self,
+        ocloud_id: str,
+        *,
+        seed: int = 0,
+        pool_owners: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock`` gives the alarms' event times (epoch seconds)."""
         topology = build_topology(ocloud_id, seed, pool_owners)
         self._ocloud_id = ocloud_id
         self._seed = seed
         self._rng = random.Random(f"netweave-simulated:{seed}:churn")
+        self._alarm_rng = random.Random(f"netweave-simulated:{seed}:alarms")
         self._static: dict[ObjectKind, dict[str, InventoryModel]] = {
             kind: {obj.object_id: obj for obj in objects}
             for kind, objects in topology.objects().items()
@@ -92,7 +152,15 @@ class SimulatedOCloud:
         }
         self._added: set[str] = set()
         self._additions = 0
+        self._downs = 0  # nodes churn took down so far
         self._written: Counter[str] = Counter()
+        self._alarms = NodeAlarms(clock)
+        for node in self._nodes.values():
+            self._alarms.node_changed(None, node)  # the start: in every snapshot, no signal
+        for key, reason, message in INITIAL_WARNINGS:
+            if node_id(ocloud_id, key) in self._nodes:
+                self._alarms.warn(node_id(ocloud_id, key), reason, message)
+        self._pending_alarms: list[AlarmSignal] = []
 
     @property
     def ocloud_id(self) -> str:
@@ -113,6 +181,15 @@ class SimulatedOCloud:
     def snapshot(self) -> InventorySnapshot:
         """Everything, by kind, as it is now."""
         return InventorySnapshot(objects={kind: self.objects(kind) for kind in MODEL_OF_KIND})
+
+    def alarm_snapshot(self) -> AlarmSnapshot:
+        """Every alarm active now."""
+        return self._alarms.snapshot()
+
+    def take_alarm_signals(self) -> list[AlarmSignal]:
+        """The alarm signals the changes since the last call caused, in order (and forget them)."""
+        signals, self._pending_alarms = self._pending_alarms, []
+        return signals
 
     # -- reads for the writes ------------------------------------------------------------
 
@@ -197,6 +274,7 @@ class SimulatedOCloud:
         node = build_node(self._ocloud_id, seed=self._seed, pool=spec, slot=slot, key=key)
         self._nodes[node.resource_id] = node
         self._placements[node.resource_id] = NodePlacement(pool=spec, slot=slot, key=key)
+        self._pending_alarms += self._alarms.node_changed(None, node)
         return InventoryEvent(
             kind=ObjectKind.RESOURCE, type=EventType.CREATE, object_id=node.resource_id, post=node
         )
@@ -205,6 +283,7 @@ class SimulatedOCloud:
         """Replace a node that exists by a changed copy: its MODIFY."""
         prior = self._nodes[node.resource_id]
         self._nodes[node.resource_id] = node
+        self._pending_alarms += self._alarms.node_changed(prior, node)
         return _modify(ObjectKind.RESOURCE, prior, node)
 
     def relabel_nodes(self, the_pool_id: str) -> list[InventoryEvent]:
@@ -232,6 +311,7 @@ class SimulatedOCloud:
         prior = self._nodes.pop(the_node_id)
         del self._placements[the_node_id]
         self._added.discard(the_node_id)
+        self._pending_alarms += self._alarms.node_changed(prior, None)
         return InventoryEvent(
             kind=ObjectKind.RESOURCE, type=EventType.DELETE, object_id=the_node_id, prior=prior
         )
@@ -253,7 +333,52 @@ class SimulatedOCloud:
             actions.append((self._remove, 2))
         choices: Sequence[_Action] = [action for action, _ in actions]
         action = self._rng.choices(choices, weights=[weight for _, weight in actions])[0]
-        return action()
+        return [*action(), *self._alarm_step()]
+
+    def set_condition(
+        self,
+        the_node_id: str,
+        definition_key: str,
+        active: bool,
+        *,
+        reason: str = "SimulatedWarning",
+        message: str = "",
+    ) -> list[InventoryEvent]:
+        """Make a node raise (``active``) or clear the alarm ``definition_key`` now.
+
+        A condition alarm changes the node's conditions the way the matching Kubernetes
+        condition would (``node-not-ready``: Ready False; ``node-unreachable``: Ready
+        Unknown; a pressure: that condition True), so inventory and alarms agree: the
+        node's MODIFY is returned and the alarm signal queued.  ``node-warning-event``
+        records (or, inactive, forgets) a Warning event of ``reason`` about the node: no
+        inventory change.  Asking for the state the node is already in changes nothing
+        (but a Warning event again is a repeat, which refreshes its alarm).
+        """
+        node = self._nodes.get(the_node_id)
+        if node is None:
+            raise NotFoundError(f"no simulated node {the_node_id}")
+        if definition_key == NODE_WARNING_EVENT:
+            if active:
+                text = message or f"{reason} reported on demand"
+                self._pending_alarms += self._alarms.warn(the_node_id, reason, text)
+            else:
+                self._pending_alarms += self._alarms.clear_warning(the_node_id, reason)
+            return []
+        condition = CONDITION_OF_DEFINITION.get(definition_key)
+        if condition is None:
+            raise InvalidRequestError(f"no node alarm definition {definition_key!r}")
+        status = condition_status(node, condition)
+        if definition_key in (NODE_NOT_READY, NODE_UNREACHABLE):
+            wanted = "False" if definition_key == NODE_NOT_READY else "Unknown"
+            if active == (status == wanted):
+                return []
+            reachable = definition_key == NODE_NOT_READY
+            post = with_readiness(node, ready=not active, reachable=reachable)
+        else:
+            if active == (status == "True"):
+                return []
+            post = with_condition(node, condition, active)
+        return [self.replace_node(post)]
 
     def _flap(self) -> list[InventoryEvent]:
         not_ready = [nid for nid, node in self._nodes.items() if not is_ready(node)]
@@ -268,7 +393,54 @@ class SimulatedOCloud:
             if not healthy:
                 return []
             target, ready = self._rng.choice(healthy), False
-        return [self.replace_node(with_readiness(self._nodes[target], ready=ready))]
+        reachable = False
+        if not ready:  # alternately unreachable (as churn always did) and kubelet-NotReady
+            self._downs += 1
+            reachable = self._downs % 2 == 0
+        node = with_readiness(self._nodes[target], ready=ready, reachable=reachable)
+        return [self.replace_node(node)]
+
+    def _alarm_step(self) -> list[InventoryEvent]:
+        """Maybe add or remove a pressure condition, or report a Warning event."""
+        roll = self._alarm_rng.random()
+        if roll < PRESSURE_RATE:
+            return self._pressure()
+        if roll < PRESSURE_RATE + WARNING_RATE:
+            self._warning()
+        return []
+
+    def _pressure(self) -> list[InventoryEvent]:
+        active = [
+            (nid, condition)
+            for nid, node in self._nodes.items()
+            for condition in CONDITION_TYPES
+            if condition_status(node, condition) == "True"
+        ]
+        if active and (len(active) >= MAX_PRESSURE or self._alarm_rng.random() < 0.5):
+            nid, condition = self._alarm_rng.choice(active)
+            return [self.replace_node(with_condition(self._nodes[nid], condition, False))]
+        ready = [nid for nid, node in self._nodes.items() if is_ready(node)]
+        if not ready:
+            return []
+        nid = self._alarm_rng.choice(ready)
+        free = [c for c in CONDITION_TYPES if condition_status(self._nodes[nid], c) != "True"]
+        weights = [_PRESSURE_WEIGHTS[c] for c in free]
+        condition = self._alarm_rng.choices(free, weights=weights)[0]
+        return [self.replace_node(with_condition(self._nodes[nid], condition, True))]
+
+    def _warning(self) -> None:
+        ready = [nid for nid, node in self._nodes.items() if is_ready(node)]
+        if not ready:
+            return
+        nid = self._alarm_rng.choice(ready)
+        reason, template = self._alarm_rng.choice(WARNING_REASONS)
+        message = template.format(
+            node=self._nodes[nid].extensions["hostname"],
+            process=self._alarm_rng.choice(_OOM_VICTIMS),
+            n=self._alarm_rng.randrange(10**4, 10**10),
+            boot=uuid.UUID(int=self._alarm_rng.getrandbits(128), version=4),
+        )
+        self._pending_alarms += self._alarms.warn(nid, reason, message)
 
     def _add(self) -> list[InventoryEvent]:
         target = self._rng.choice(self._elastic_pools())

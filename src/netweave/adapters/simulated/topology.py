@@ -8,6 +8,8 @@ generators seeded with ``seed``.  The same inputs give equal objects in every pr
 The O-Cloud it builds has three locations (Madrid, Dallas, Tokyo), one O-Cloud site per
 location, seven resource pools, 29 nodes, 14 resource types (seven server models, four
 node parts, three storage classes) and one deployment manager, the Kubernetes cluster.
+Every node is Ready; ``dal-storage-03`` reports DiskPressure (see
+:data:`~netweave.adapters.simulated.alarms.INITIAL_CONDITIONS`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from netweave.adapters.simulated.alarms import INITIAL_CONDITIONS
 from netweave.adapters.simulated.catalog import (
     CLUSTER,
     ELEMENTS,
@@ -32,7 +35,12 @@ from netweave.adapters.simulated.identity import (
     resource_type_id,
     site_id,
 )
-from netweave.adapters.simulated.nodes import build_node, cluster_capacity, hostname
+from netweave.adapters.simulated.nodes import (
+    build_node,
+    cluster_capacity,
+    hostname,
+    with_condition,
+)
 from netweave.models.inventory import (
     CivicAddressElement,
     DeploymentManager,
@@ -101,7 +109,9 @@ def build_topology(
     """
     owners = dict(pool_owners or {})
     nodes = tuple(
-        build_node(ocloud_id, seed=seed, pool=p.pool, slot=p.slot, key=p.key)
+        _with_initial_conditions(
+            build_node(ocloud_id, seed=seed, pool=p.pool, slot=p.slot, key=p.key), p.key
+        )
         for p in initial_placements()
     )
     return Topology(
@@ -146,6 +156,14 @@ def build_deployment_manager(ocloud_id: str, nodes: Iterable[Resource]) -> Deplo
             "controlPlaneLocation": SITE_BY_CODE[control_plane.site].global_location_id,
         },
     )
+
+
+def _with_initial_conditions(node: Resource, key: str) -> Resource:
+    """``node`` with the conditions it starts with (an alarm to show from the start)."""
+    for node_key, condition in INITIAL_CONDITIONS:
+        if node_key == key:
+            node = with_condition(node, condition, True)
+    return node
 
 
 def storage_type_key(storage_class: str) -> str:
