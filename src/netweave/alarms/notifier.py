@@ -109,9 +109,13 @@ class AlarmNotifier:
         subscribers = await self._current_subscribers()
         wire = alarm.wire()
         deliveries = []
+        # "raised after it subscribed" is judged by when the gateway learnt of the event:
+        # backends stamp their changes coarsely (Kubernetes to the second), and an event the
+        # gateway processes after a subscription exists is news to that subscriber
+        observed = max(event_time, self._clock())
         for subscriber in subscribers:
             record = subscriber.record
-            if event_time < record.created_at:
+            if observed < record.created_at:
                 continue
             if record.tenant is not None and not self._scope.sees(record.tenant, alarm):
                 continue
