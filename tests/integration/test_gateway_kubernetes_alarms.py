@@ -80,9 +80,6 @@ def test_a_node_condition_raises_notifies_is_acknowledged_clears_and_persists(
         serve_gateway(**settings) as gateway,
         httpx.Client(base_url=gateway.base_url, trust_env=False, timeout=20) as http,
     ):
-        resources = http.get(
-            "/o2ims/v1/resources", params={"filter": "(cont,description,ran-du-1)"}
-        )
         node = next(
             r
             for r in http.get("/o2ims/v1/resources").json()["items"]
