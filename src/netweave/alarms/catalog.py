@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 
 from netweave.adapters.alarms import AlarmDefinitionSpec, AlarmDictionarySpec, AlarmSource
 from netweave.errors import BackendUnavailableError
+from netweave.models import ids
 from netweave.models.alarms import AlarmDefinition, AlarmDictionary, ProbableCause
 from netweave.models.ids import stable_id
 from netweave.models.inventory import ResourceType
@@ -45,7 +46,7 @@ ResourceTypeLookup = Callable[[str], ResourceType | None]
 
 
 def alarm_dictionary_id(ocloud_id: str, resource_type_id: str) -> str:
-    return stable_id(ocloud_id, "alarm-dictionary", resource_type_id)
+    return ids.alarm_dictionary_id(ocloud_id, resource_type_id)
 
 
 def alarm_definition_id(ocloud_id: str, definition_key: str) -> str:

@@ -43,3 +43,8 @@ def canonical_uuid(value: str | None, *, name: str) -> str | None:
         return str(uuid.UUID(value))
     except ValueError as exc:
         raise ValueError(f"{name} must be a UUID") from exc
+
+
+def alarm_dictionary_id(ocloud_id: str, resource_type_id: str) -> str:
+    """The id of the alarm dictionary of a resource type (``ResourceType.alarmDictionaryId``)."""
+    return stable_id(ocloud_id, "alarm-dictionary", resource_type_id)

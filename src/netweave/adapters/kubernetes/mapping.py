@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any, Final, Literal, NamedTuple
 
-from netweave.models.ids import stable_id
+from netweave.models.ids import alarm_dictionary_id, stable_id
 from netweave.models.inventory import DeploymentManager, Resource, ResourcePool, ResourceType
 from netweave.models.ownership import SHARED, Ownership, ownership_fields
 
@@ -399,8 +399,10 @@ def _shape_resource_kind(shape: NodeShape) -> ResourceKind:
 
 def resource_type_for_shape(shape: NodeShape, ctx: MappingContext) -> ResourceType:
     """The compute resource type of all nodes of ``shape``."""
+    type_id = node_shape_type_id(shape, ctx)
     return ResourceType(
-        resource_type_id=node_shape_type_id(shape, ctx),
+        resource_type_id=type_id,
+        alarm_dictionary_id=alarm_dictionary_id(ctx.ocloud_id, type_id),
         name=shape.display_name,
         description=(
             f"Kubernetes node shape: instance type {shape.instance_type}, "
@@ -486,8 +488,10 @@ def resource_type_for_storage_class(storage_class: JsonMap, ctx: MappingContext)
     mount_options = [str(option) for option in _list(storage_class.get("mountOptions"))]
     if mount_options:
         extensions["mountOptions"] = mount_options
+    type_id = storage_class_type_id(storage_class, ctx)
     return ResourceType(
-        resource_type_id=storage_class_type_id(storage_class, ctx),
+        resource_type_id=type_id,
+        alarm_dictionary_id=alarm_dictionary_id(ctx.ocloud_id, type_id),
         name=name,
         description=f"Kubernetes StorageClass {name} ({provisioner})",
         vendor=_storage_vendor(provisioner),

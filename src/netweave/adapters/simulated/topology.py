@@ -41,6 +41,7 @@ from netweave.adapters.simulated.nodes import (
     hostname,
     with_condition,
 )
+from netweave.models.ids import alarm_dictionary_id
 from netweave.models.inventory import (
     CivicAddressElement,
     DeploymentManager,
@@ -228,6 +229,7 @@ def _resource_types(ocloud_id: str) -> tuple[ResourceType, ...]:
     servers = [
         ResourceType(
             resource_type_id=resource_type_id(ocloud_id, hw.key),
+            alarm_dictionary_id=alarm_dictionary_id(ocloud_id, resource_type_id(ocloud_id, hw.key)),
             name=hw.key,
             description=hw.description,
             vendor=hw.vendor,
@@ -251,6 +253,9 @@ def _resource_types(ocloud_id: str) -> tuple[ResourceType, ...]:
     parts = [
         ResourceType(
             resource_type_id=resource_type_id(ocloud_id, part.key),
+            alarm_dictionary_id=alarm_dictionary_id(
+                ocloud_id, resource_type_id(ocloud_id, part.key)
+            ),
             name=part.key,
             description=part.description,
             vendor=part.vendor,
@@ -265,6 +270,9 @@ def _resource_types(ocloud_id: str) -> tuple[ResourceType, ...]:
     storage = [
         ResourceType(
             resource_type_id=resource_type_id(ocloud_id, storage_type_key(sc.name)),
+            alarm_dictionary_id=alarm_dictionary_id(
+                ocloud_id, resource_type_id(ocloud_id, storage_type_key(sc.name))
+            ),
             name=sc.name,
             description=sc.description,
             vendor=sc.vendor,
