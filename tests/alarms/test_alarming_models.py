@@ -3,10 +3,7 @@ but ``alarmEventRecordId``), required sets, enumerations, time format."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 from pydantic import BaseModel
 from tests.alarms.spec_shapes import SHAPES
 
@@ -17,9 +14,6 @@ from netweave.models.alarms import (
     format_time,
     severity_label,
 )
-
-#: the spec files (../shared/spec next to the repository)
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec"
 
 MODELS: dict[str, type[BaseModel]] = {
     "AlarmEventRecord": models.AlarmEventRecord,
@@ -72,35 +66,3 @@ def test_times_are_fixed_width_utc() -> None:
     assert format_time(2_000_000_000.5) == "2033-05-18T03:33:20.500Z"
     times = [format_time(t) for t in (1.0, 9.999, 10.0, 1e9, 2e9)]
     assert times == sorted(times)  # string order is time order (SOL013 gt/lt compare strings)
-
-
-def _schemas(*parts: str) -> dict:
-    path = SPEC.joinpath(*parts)
-    if not path.is_file():
-        pytest.skip(f"the spec files are not here ({path})")
-    document = yaml.safe_load(path.read_text())
-    schemas: dict = document["components"]["schemas"]
-    return schemas
-
-
-@pytest.mark.parametrize(
-    ("name", "where"),
-    [
-        ("AlarmEventRecord", "monitoring"),
-        ("AlarmEventRecordModifications", "monitoring"),
-        ("AlarmSubscriptionInfo", "monitoring"),
-        ("AlarmEventNotification", "monitoring"),
-        ("AlarmServiceConfiguration", "monitoring"),
-        ("AlarmServiceConfigurationPatch", "monitoring"),
-        ("ProbableCause", "monitoring"),
-        ("AlarmDictionary", "common"),
-        ("AlarmDefinition", "common"),
-    ],
-)
-def test_shapes_are_the_spec_files(name: str, where: str) -> None:
-    folder = "infrastructureMonitoring" if where == "monitoring" else "common"
-    schema = _schemas("oran-o2ims-latest", folder, "api", "openapi.yaml")[name]
-    shape = SHAPES[name]
-    assert set(schema["properties"]) == set(shape), name
-    required = {attribute for attribute, (_, needed) in shape.items() if needed}
-    assert set(schema.get("required", [])) == required, name

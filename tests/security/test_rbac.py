@@ -34,7 +34,7 @@ def expected(role: str, perm: str) -> bool:
     """What each role may do, written out independently of the module's tables."""
     resource, verb = perm.split(":")
     reads = verb == "read" and resource != "audit"
-    subscriptions = resource == "subscriptions" or perm in ("alarms:create", "alarms:delete")
+    subscriptions = resource == "subscriptions" or resource == "alarms"
     platform_only = resource in {"tenants", "roleBindings"} and verb != "read"
     return {
         "platform-admin": True,

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import orjson
 
+from netweave.alarms.engine import refresh_active_gauge
 from netweave.alarms.notifier import AlarmNotifier
 from netweave.alarms.preconditions import check_if_match, etag
 from netweave.alarms.scope import AlarmScope
@@ -211,6 +212,9 @@ class AlarmService:
             if await self._store.update_alarm(updated, expected_revision=alarm.revision):
                 await self._notify(updated, event, now)
                 self._count(event, alarm)
+                if event is AlarmEventType.CLEAR and self._metrics is not None:
+                    # the active gauge follows a manual clear at once, not at the next purge
+                    await refresh_active_gauge(self._store, self._metrics)
                 return answer, etag(updated.revision)
         raise ConflictError(f"alarm {alarm_id} kept changing while being modified; try again")
 

@@ -102,6 +102,8 @@ _MANAGE_SUBSCRIPTIONS = frozenset(
     # alarm subscriptions: an SMO that subscribes to inventory changes subscribes to alarms
     permission("alarms", "create"),
     permission("alarms", "delete"),
+    # and operates them: acknowledging, clearing a MANUAL alarm
+    permission("alarms", "update"),
 }
 #: permissions only platform-scope roles hold: tenants and who may do what are the platform's
 _PLATFORM_ONLY = frozenset(
