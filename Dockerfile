@@ -1,6 +1,10 @@
 # netweave's container image: the O2-IMS gateway, run as a non-root user.
 #
 #   docker build -t registry.example.net/o2/netweave:0.1.0 .    (or podman, buildah, kaniko)
+#   docker build --build-arg EXTRAS=operator -t registry.example.net/o2/netweave-operator:0.1.0 .
+#
+# EXTRAS names optional parts to install with the gateway: "operator" (kopf) for the image
+# `netweave operator` runs from (deploy/operator/deployment.yaml).
 #
 # Stage 1 builds netweave's wheel and the wheels of its dependencies, at the versions
 # requirements/constraints.txt pins (the same the tests run with); stage 2 installs them
@@ -10,6 +14,7 @@
 # the settings come at run time (NETWEAVE_* variables and mounted files).
 
 FROM python:3.11.13-slim-bookworm AS build
+ARG EXTRAS=""
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -20,9 +25,12 @@ COPY pyproject.toml README.md ./
 COPY requirements/constraints.txt requirements/constraints.txt
 COPY src ./src
 RUN pip wheel --no-deps --wheel-dir /wheels . \
- && pip wheel --wheel-dir /wheels --constraint requirements/constraints.txt /wheels/netweave-*.whl
+ && wheel=$(ls /wheels/netweave-*.whl) \
+ && pip wheel --wheel-dir /wheels --constraint requirements/constraints.txt \
+      "${wheel}${EXTRAS:+[$EXTRAS]}"
 
 FROM python:3.11.13-slim-bookworm
+ARG EXTRAS=""
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -34,7 +42,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 
 COPY requirements/constraints.txt /tmp/constraints.txt
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links /wheels --constraint /tmp/constraints.txt netweave \
+    pip install --no-index --find-links /wheels --constraint /tmp/constraints.txt \
+      "netweave${EXTRAS:+[$EXTRAS]}" \
  && rm /tmp/constraints.txt \
  && groupadd --system --gid 10001 netweave \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -50,6 +51,7 @@ from netweave.notifications.delivery import DeliveryService
 from netweave.notifications.engine import NotificationEngine
 from netweave.notifications.retry import RetryPolicy
 from netweave.notifications.subscriptions import SubscriptionService
+from netweave.observability import tracing
 from netweave.observability.logging import get_logger
 from netweave.observability.metrics import Metrics
 from netweave.query import PageMarkers
@@ -201,7 +203,8 @@ def create_app(settings: Settings) -> FastAPI:
         title="netweave O2-IMS gateway",
         version=__version__,
         summary="The O-RAN O2-IMS API in front of Kubernetes-based O-Clouds.",
-        lifespan=lifespan,
+        # OTEL_* variables turn tracing on (docs/tracing.md); it outlives everything else
+        lifespan=tracing.with_tracing(lifespan, environ=os.environ, service_version=__version__),
         generate_unique_id_function=_operation_id,
         # FastAPI's built-in OpenTelemetry hooks check the providers on every request;
         # netweave's tracing is its own (observability/), so they stay off.

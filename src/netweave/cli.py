@@ -1,4 +1,4 @@
-"""The ``netweave`` command: serve, check-config, version."""
+"""The ``netweave`` command: serve, check-config, operator, version."""
 
 from __future__ import annotations
 
@@ -109,6 +109,55 @@ def check_config(config: ConfigOption = None) -> None:
     for key, value in sorted(shown.items()):
         typer.echo(f"{key}: {value}")
     typer.echo("configuration OK")
+
+
+@app.command()
+def operator(
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(help="kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)."),
+    ] = None,
+    context: Annotated[str | None, typer.Option(help="kubeconfig context to use.")] = None,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", "-n", help="Watch only this namespace (repeatable)."),
+    ] = None,
+    liveness: Annotated[
+        str | None, typer.Option(help="Liveness endpoint, e.g. http://0.0.0.0:8081/healthz.")
+    ] = None,
+    log_format: Annotated[str, typer.Option(help="json or plain.")] = "json",
+) -> None:
+    """Run the operator: reconcile O2IMSGateway resources into gateways (kopf, the
+    'operator' extra). See docs/deployment.md, section 10."""
+    import asyncio
+    import logging
+
+    try:
+        import kopf
+
+        from netweave.operator import OperatorConfig, run
+    except ImportError as exc:
+        typer.echo(f"netweave: the operator needs the 'operator' extra ({exc})", err=True)
+        raise typer.Exit(code=2) from None
+    if log_format not in ("json", "plain"):
+        typer.echo("netweave: --log-format: json or plain", err=True)
+        raise typer.Exit(code=2)
+    kopf.configure(log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.FULL)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # a line per request otherwise
+    config = OperatorConfig(
+        version=__version__,
+        kubeconfig=kubeconfig,
+        context=context,
+        namespaces=tuple(namespace or ()),
+        liveness_endpoint=liveness,
+    )
+    from lightkube.core.exceptions import ConfigError as KubeConfigError
+
+    try:
+        asyncio.run(run(config))
+    except (KubeConfigError, ValueError, OSError) as exc:  # no usable kubeconfig
+        typer.echo(f"netweave: {exc}", err=True)
+        raise typer.Exit(code=2) from None
 
 
 @app.command()

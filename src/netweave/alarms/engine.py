@@ -66,6 +66,7 @@ from netweave.models.alarms import (
     format_time,
     severity_label,
 )
+from netweave.observability import tracing
 from netweave.observability.logging import get_logger
 from netweave.observability.metrics import Metrics
 from netweave.store.alarms import AlarmStore, StoredAlarm, next_revision
@@ -258,15 +259,19 @@ class AlarmEngine:
     # Applying -----------------------------------------------------------------------------
 
     async def apply(self, item: AlarmSignalItem) -> None:
-        """Bring the store in line with one item of the stream (holding the lease)."""
-        if isinstance(item, AlarmSnapshot):
-            await self.reconcile({signal.key: signal for signal in item.active})
-        elif item.raised:
-            await self._raise(item, await self._store.active_alarm(item.key))
-        else:
-            current = await self._store.active_alarm(item.key)
-            if current is not None:
-                await self._clear(current, at=item.event_time)
+        """Bring the store in line with one item of the stream (holding the lease).
+
+        With tracing on, the item is a span ("alarm change"): the store calls and the
+        notifications it causes are its children, their delivery attempts too."""
+        with tracing.span("alarm change", lambda: _describe(item)):
+            if isinstance(item, AlarmSnapshot):
+                await self.reconcile({signal.key: signal for signal in item.active})
+            elif item.raised:
+                await self._raise(item, await self._store.active_alarm(item.key))
+            else:
+                current = await self._store.active_alarm(item.key)
+                if current is not None:
+                    await self._clear(current, at=item.event_time)
         self.applied += 1
 
     async def reconcile(
@@ -388,6 +393,18 @@ def _raised_severity(signal: AlarmSignal) -> int:
         return signal.severity
     _log.warning("alarm signal with an invalid severity", key=signal.key, severity=signal.severity)
     return SEVERITY_INDETERMINATE
+
+
+def _describe(item: AlarmSignalItem) -> dict[str, str | int | bool]:
+    """The attributes of an alarm item's span."""
+    if isinstance(item, AlarmSnapshot):
+        return {"netweave.alarm.snapshot_active": len(item.active)}
+    return {
+        "netweave.alarm.key": item.key,
+        "netweave.alarm.definition": item.definition_key,
+        "netweave.alarm.raised": item.raised,
+        "netweave.resource_id": item.resource_id,
+    }
 
 
 def _json_object(extensions: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from netweave.alarms.filters import AlarmFilter, parse_alarm_filter
 from netweave.alarms.scope import AlarmScope
 from netweave.errors import InvalidQueryError
 from netweave.models.alarms import AlarmEventNotification, AlarmEventType
+from netweave.observability import tracing
 from netweave.observability.logging import get_logger
 from netweave.store.alarms import AlarmStore, AlarmSubscriptionRecord, StoredAlarm
 from netweave.store.base import Delivery, Outbox
@@ -105,22 +106,14 @@ class AlarmNotifier:
         self, alarm: StoredAlarm, event_type: AlarmEventType, *, event_time: float
     ) -> int:
         """Enqueue the notifications of one event (``alarm`` is the record after it, the
-        event happened at ``event_time``); how many were enqueued."""
+        event happened at ``event_time``); how many were enqueued.  The deliveries carry
+        the current span's ``traceparent`` (the alarm engine's span, tracing on)."""
         subscribers = await self._current_subscribers()
-        wire = alarm.wire()
+        with tracing.child_span("alarm match", kind=tracing.SpanKind.INTERNAL):
+            matched = self._matching(subscribers, alarm, event_type, event_time)
+        traceparent = tracing.traceparent()
         deliveries = []
-        # "raised after it subscribed" is judged by when the gateway learnt of the event:
-        # backends stamp their changes coarsely (Kubernetes to the second), and an event the
-        # gateway processes after a subscription exists is news to that subscriber
-        observed = max(event_time, self._clock())
-        for subscriber in subscribers:
-            record = subscriber.record
-            if observed < record.created_at:
-                continue
-            if record.tenant is not None and not self._scope.sees(record.tenant, alarm):
-                continue
-            if not subscriber.filter.matches(wire, event_type):
-                continue
+        for record in matched:
             notification_id = str(uuid.uuid4())
             body = alarm_notification(
                 alarm,
@@ -136,11 +129,37 @@ class AlarmNotifier:
                     callback=record.callback,
                     body=body,
                     event_time=self._clock(),
+                    traceparent=traceparent,
                 )
             )
         if deliveries:
             await self._outbox.enqueue(deliveries)
         return len(deliveries)
+
+    def _matching(
+        self,
+        subscribers: list[_Subscriber],
+        alarm: StoredAlarm,
+        event_type: AlarmEventType,
+        event_time: float,
+    ) -> list[AlarmSubscriptionRecord]:
+        """The subscriptions to notify of the event, in order."""
+        wire = alarm.wire()
+        # "raised after it subscribed" is judged by when the gateway learnt of the event:
+        # backends stamp their changes coarsely (Kubernetes to the second), and an event the
+        # gateway processes after a subscription exists is news to that subscriber
+        observed = max(event_time, self._clock())
+        matched = []
+        for subscriber in subscribers:
+            record = subscriber.record
+            if observed < record.created_at:
+                continue
+            if record.tenant is not None and not self._scope.sees(record.tenant, alarm):
+                continue
+            if not subscriber.filter.matches(wire, event_type):
+                continue
+            matched.append(record)
+        return matched
 
     async def _current_subscribers(self) -> list[_Subscriber]:
         generation = await self._store.subscriptions_generation()

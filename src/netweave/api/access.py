@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from netweave.api.middleware import REQUEST_ID_SCOPE_KEY
 from netweave.api.problems import send_problem
 from netweave.errors import ForbiddenError, O2Error, TooManyRequestsError
+from netweave.observability import tracing
 from netweave.observability.logging import get_logger
 from netweave.observability.metrics import Metrics
 from netweave.security.audit import AuditRecord, AuditTrail, Outcome
@@ -214,10 +215,12 @@ def _has_authorization(scope: Scope) -> bool:
 
 
 def _count(scope: Scope, reason: str) -> None:
-    """Count one refusal (the app's metrics live on its state, next to the policy)."""
+    """Count one refusal (the app's metrics live on its state, next to the policy) and
+    name its reason on the request's span."""
     metrics: Metrics | None = getattr(scope["app"].state, "metrics", None)
     if metrics is not None:
         metrics.auth_failures.labels(reason).inc()
+    tracing.set_attributes({"netweave.auth.failure": reason})
 
 
 def _record(

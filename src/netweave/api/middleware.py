@@ -12,7 +12,10 @@ For every HTTP request it
 * turns any unexpected exception into a 500 ProblemDetails that names the request id
   and nothing else, and logs the exception;
 * records the request count and latency by route template, method and status, and
-  writes one access-log line.
+  writes one access-log line;
+* while tracing is on, runs the request under its server span
+  (:class:`~netweave.observability.tracing.ServerSpan`), so the access-log line and
+  every line logged meanwhile carry its trace id.
 
 It is a plain ASGI class rather than Starlette's ``BaseHTTPMiddleware``, which costs a
 task and a stream per request.
@@ -38,6 +41,7 @@ from netweave.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
+from netweave.observability import tracing
 from netweave.observability.logging import get_logger
 from netweave.observability.metrics import Metrics
 from netweave.security.authentication import VIA_PROXY_SCOPE_KEY
@@ -115,6 +119,7 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         scope[REQUEST_ID_SCOPE_KEY] = request_id
+        traced = tracing.ServerSpan(scope, request_id) if tracing.ENABLED else None
         status = 500
         response_started = False
         added = [(b"x-request-id", raw_id), *self.headers]
@@ -138,7 +143,9 @@ class RequestContextMiddleware:
         except _BodyTooLarge:
             if not response_started:
                 await send_problem(send_with_id, self._too_large(), scope)
-        except Exception:
+        except Exception as exc:
+            if traced is not None:
+                traced.failed(exc)
             _log.exception("unhandled error while answering a request", path=scope["path"])
             if not response_started:
                 error = InternalError(
@@ -164,6 +171,8 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=round(elapsed * 1000, 3),
                 )
+            if traced is not None:
+                traced.finish(route=template, method=method, status=status)
             structlog.contextvars.clear_contextvars()
             if outer:
                 structlog.contextvars.bind_contextvars(**outer)

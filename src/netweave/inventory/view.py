@@ -9,7 +9,9 @@ It is also the one place that decides what counts as a change: a snapshot is dif
 against what the view held, and an event whose post state renders to the same bytes
 as the stored object (a heartbeat-only update, say) is dropped.  Every real change is
 handed to the registered listeners as an :class:`InventoryEvent`, which is what the
-notification engine consumes.
+notification engine consumes.  With tracing on, the listeners are called under a span
+of the change ("inventory change"): the notification engine's span for it is a child,
+so a change and its notifications are one trace.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from netweave.adapters.base import (
 )
 from netweave.errors import O2Error
 from netweave.models.inventory import MODEL_OF_KIND, InventoryModel, JsonObject, ObjectKind
+from netweave.observability import tracing
 from netweave.observability.logging import get_logger
 from netweave.observability.metrics import Metrics
 
@@ -185,10 +188,26 @@ class InventoryView:
             self._touch(event.kind)
             if self._metrics is not None:
                 self._metrics.inventory_events.labels(event.kind.value, event.type.name).inc()
-            for listener in list(self._listeners):
-                listener(event)
+            if tracing.ENABLED:
+                with tracing.span("inventory change", self._describe(event)):
+                    self._tell(event)
+            else:
+                self._tell(event)
         self._update_gauges()
         return events
+
+    def _tell(self, event: InventoryEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    def _describe(self, event: InventoryEvent) -> dict[str, str]:
+        """The attributes of a change's span."""
+        return {
+            "netweave.backend": self._adapter.name,
+            "netweave.object.kind": event.kind.value,
+            "netweave.event.type": event.type.name,
+            "netweave.object.id": event.object_id,
+        }
 
     def _apply_snapshot(self, snapshot: InventorySnapshot) -> list[InventoryEvent]:
         first_sync = not self._synced.is_set()

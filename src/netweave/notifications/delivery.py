@@ -27,6 +27,10 @@ attempts still running at the end of its grace period.
 
 Failures are logged one line each (subscription, delivery and notification ids, attempt,
 status or error), never with the body, the callback's answer or a secret.
+
+Tracing (when on): each attempt is a client span, a child of the span that matched the
+notification (the delivery's ``traceparent``), and the POST carries the attempt span's
+own ``traceparent`` header.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from netweave import __version__
 from netweave.notifications.clients import OriginClients
 from netweave.notifications.retry import RetryPolicy
 from netweave.notifications.signing import signature_headers
+from netweave.observability import tracing
 from netweave.observability.logging import get_logger
 from netweave.store.base import Delivery, Outbox
 
@@ -310,7 +315,15 @@ class DeliveryService:
     async def _settle(self, delivery: Delivery) -> None:
         """Make one attempt and record its outcome in the outbox; never raises."""
         try:
-            await self._attempt(delivery)
+            if tracing.ENABLED:
+                with tracing.delivery_attempt(
+                    delivery.traceparent,
+                    callback=delivery.callback,
+                    attributes=_span_attributes(delivery),
+                ):
+                    await self._attempt(delivery)
+            else:
+                await self._attempt(delivery)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the outbox or secret_for failed
@@ -338,6 +351,8 @@ class DeliveryService:
         except Exception as exc:
             error = exc
         outcome = self.policy.classify(status=status, error=error)
+        if tracing.ENABLED:
+            self._trace_outcome(delivery, status, error, outcome)
         now = self._clock()
         if outcome == "delivered":
             await self._outbox.complete(tried)
@@ -381,6 +396,20 @@ class DeliveryService:
         if metrics is not None:
             metrics.dead_lettered.labels(reason=reason, cause=cause).inc()
 
+    def _trace_outcome(
+        self, delivery: Delivery, status: int | None, error: Exception | None, outcome: str
+    ) -> None:
+        """Record an attempt's answer and outcome on its span (errors without the URL)."""
+        current = tracing.current_span()
+        if current is None:
+            return
+        current.set_attribute("netweave.delivery.outcome", outcome)
+        if status is not None:
+            tracing.http_status(current, status)
+        elif error is not None:
+            what = _describe(None, error, callback=delivery.callback, timeout=self.policy.timeout)
+            tracing.failed(current, type(error).__qualname__, what)
+
     def _headers(self, delivery: Delivery, *, now: float) -> dict[str, str]:
         """The headers of one attempt made at ``now``, signed when there is a secret."""
         headers = {
@@ -391,6 +420,7 @@ class DeliveryService:
         if self._secret_for is not None:
             secret = self._secret_for(delivery.subscription_id)
             headers.update(signature_headers(secret, delivery.body, now=now))
+        tracing.inject(headers)  # the attempt span's traceparent, when tracing is on
         return headers
 
     async def _post(self, delivery: Delivery, *, headers: dict[str, str]) -> tuple[int, str | None]:
@@ -414,6 +444,15 @@ class DeliveryService:
             finally:
                 await response.aclose()
         return response.status_code, response.headers.get("Retry-After")
+
+
+def _span_attributes(delivery: Delivery) -> dict[str, str | int]:
+    return {
+        "netweave.subscription_id": delivery.subscription_id,
+        "netweave.notification_id": delivery.notification_id,
+        "netweave.delivery_id": delivery.delivery_id,
+        "netweave.delivery.attempt": delivery.attempts + 1,
+    }
 
 
 def failure_reason(*, status: int | None, error: BaseException | None) -> str:

@@ -19,6 +19,10 @@ recording it, can reach a subscriber twice (at-least-once across a take-over).
 
 Store outages: changes wait in memory (at most ``buffer_limit``; the overflow is counted
 and logged, never silent) and are written when the store is back.
+
+Tracing (when on): each change gets a span from being taken to its deliveries being
+written, with a child for matching; each delivery carries that span's ``traceparent``,
+so its attempts join the change's trace (:class:`~netweave.observability.tracing.ChangeTraces`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from netweave.adapters.base import InventoryEvent
 from netweave.errors import BackendUnavailableError
 from netweave.notifications.matching import SubscriptionIndex
 from netweave.notifications.payload import object_ref, prepare_notification
+from netweave.observability import tracing
 from netweave.observability.logging import get_logger
 from netweave.observability.metrics import Metrics
 from netweave.store.base import Delivery, Store, SubscriptionRecord
@@ -89,6 +94,7 @@ class NotificationEngine:
         self._replaying: set[int] = set()
         self._lease_until = 0.0
         self._tenants_counted: set[str] = set()
+        self._traces = tracing.ChangeTraces()
         self.fencing_token: int | None = None
         self.dropped = 0
         self.enqueued = 0
@@ -113,6 +119,7 @@ class NotificationEngine:
                 )
             return
         self._pending.append((self._clock(), event))
+        self._traces.taken(event)
         self._wake.set()
 
     # Running -------------------------------------------------------------------------------
@@ -172,7 +179,7 @@ class NotificationEngine:
         while self._pending:
             self._recent.append(self._pending.popleft())
         while self._recent and self._recent[0][0] < horizon:
-            self._recent.popleft()
+            self._traces.forget(self._recent.popleft()[1])
 
     async def _emit_pending(self) -> None:
         while self._pending:
@@ -191,9 +198,10 @@ class NotificationEngine:
                 if key not in done
                 for delivery in self._deliveries(at, event)
             ]
-            if deliveries:
-                await self._store.enqueue(deliveries)
-            await self._store.remember(keys, ttl=self._replay_window * 2)
+            with self._traces.writing([event for _, event in batch]):
+                if deliveries:
+                    await self._store.enqueue(deliveries)
+                await self._store.remember(keys, ttl=self._replay_window * 2)
             self._replaying.difference_update(id(event) for _, event in batch)
             for _ in batch:
                 self._pending.popleft()
@@ -225,12 +233,24 @@ class NotificationEngine:
         self._tenants_counted = set(counts)
 
     def _deliveries(self, at: float, event: InventoryEvent) -> list[Delivery]:
-        matches = self._index.match(event)
-        if self._visible is not None:
-            visible = self._visible
-            matches = [s for s in matches if s.tenant is None or visible(s.tenant, event)]
-        if not matches:
-            return []
+        with self._traces.change(event, "notification event", lambda: _describe(event)):
+            with tracing.child_span("notification match", kind=tracing.SpanKind.INTERNAL):
+                matches = self._index.match(event)
+                if self._visible is not None:
+                    visible = self._visible
+                    matches = [s for s in matches if s.tenant is None or visible(s.tenant, event)]
+            tracing.set_attributes(lambda: {"netweave.notification.matches": len(matches)})
+            if not matches:
+                return []
+            return self._rendered(at, event, matches, tracing.traceparent())
+
+    def _rendered(
+        self,
+        at: float,
+        event: InventoryEvent,
+        matches: list[SubscriptionRecord],
+        traceparent: str | None,
+    ) -> list[Delivery]:
         prepared = prepare_notification(event, object_ref=object_ref(self._api_root, event))
         found = []
         for subscription in matches:
@@ -243,6 +263,16 @@ class NotificationEngine:
                     callback=subscription.callback,
                     body=body,
                     event_time=at,
+                    traceparent=traceparent,
                 )
             )
         return found
+
+
+def _describe(event: InventoryEvent) -> dict[str, str]:
+    """The attributes of a change's span."""
+    return {
+        "netweave.object.kind": event.kind.value,
+        "netweave.event.type": event.type.name,
+        "netweave.object.id": event.object_id,
+    }

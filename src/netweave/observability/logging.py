@@ -2,9 +2,11 @@
 
 Every line is one JSON object (or a readable console line with ``log_format=console``)
 carrying the request id of the request that produced it, through structlog's
-contextvars.  netweave's own loggers use structlog's native bound loggers writing bytes
-rendered by orjson: the access log writes a line per request, and the standard-library
-path costs more than answering a cached read.  Standard-library loggers (uvicorn,
+contextvars, and -- while tracing is on and a span is current -- its ``trace_id`` and
+``span_id`` (:mod:`netweave.observability.tracing`), so a line leads to its trace.
+netweave's own loggers use structlog's native bound loggers writing bytes rendered by
+orjson: the access log writes a line per request, and the standard-library path costs
+more than answering a cached read.  Standard-library loggers (uvicorn,
 asyncio) are routed through the same processors so the output is uniform.
 """
 
@@ -19,6 +21,8 @@ from typing import Any, BinaryIO
 import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
+
+from netweave.observability import tracing
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -90,9 +94,20 @@ def _json_text(event: EventDict, **_: Any) -> str:
     return orjson.dumps(event, default=repr).decode()
 
 
+def add_trace_ids(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """Add the current span's ``trace_id`` and ``span_id``; with tracing off, this is one
+    attribute read."""
+    if tracing.ENABLED:
+        ids = tracing.current_ids()
+        if ids is not None:
+            event["trace_id"], event["span_id"] = ids
+    return event
+
+
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,

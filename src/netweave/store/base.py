@@ -73,6 +73,9 @@ class Delivery:
     attempts: int = 0  #: attempts made so far
     first_attempt_at: float | None = None
     last_error: str | None = None
+    #: W3C ``traceparent`` of the span that matched it (tracing on): its delivery attempts
+    #: are children of that span, whichever worker or replica makes them
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,10 @@ Failures
     Connection errors, timeouts and a read-only (failing-over) server raise
     :class:`~netweave.errors.BackendUnavailableError`, which the API answers with 503.
     This store does not support Redis Cluster (the scripts build per-subscription keys).
+
+Tracing
+    Each public call (``_guarded``) is a client span ``redis <method>`` when a span is
+    current (a request, a notification); the background polls make no traces.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from netweave.errors import BackendUnavailableError, ConflictError
+from netweave.observability import tracing
 from netweave.store.base import DeadLetter, Delivery, SubscriptionRecord
 from netweave.store.keys import (
     ACQUIRE,
@@ -89,20 +94,25 @@ _SENTINEL_SCHEMES = frozenset({"redis+sentinel", "rediss+sentinel", "sentinel"})
 
 
 def _guarded(method: Callable[_P, Awaitable[_T]]) -> Callable[_P, Coroutine[Any, Any, _T]]:
-    """Translate "Redis cannot be reached" into :class:`BackendUnavailableError`."""
+    """Translate "Redis cannot be reached" into :class:`BackendUnavailableError`, under a
+    client span when tracing is on and a span is current."""
+    operation = method.__name__.lstrip("_")
+    span_name = f"redis {operation}"
+    attributes = {"db.system.name": "redis", "db.operation.name": operation}
 
     @functools.wraps(method)
     async def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        try:
-            return await method(*args, **kwargs)
-        except RedisTimeoutError as exc:
-            raise BackendUnavailableError("store unavailable: Redis timed out") from exc
-        except ReadOnlyError as exc:
-            raise BackendUnavailableError(
-                "store unavailable: Redis is read-only (failover in progress?)"
-            ) from exc
-        except RedisConnectionError as exc:
-            raise BackendUnavailableError("store unavailable: cannot reach Redis") from exc
+        with tracing.child_span(span_name, attributes):
+            try:
+                return await method(*args, **kwargs)
+            except RedisTimeoutError as exc:
+                raise BackendUnavailableError("store unavailable: Redis timed out") from exc
+            except ReadOnlyError as exc:
+                raise BackendUnavailableError(
+                    "store unavailable: Redis is read-only (failover in progress?)"
+                ) from exc
+            except RedisConnectionError as exc:
+                raise BackendUnavailableError("store unavailable: cannot reach Redis") from exc
 
     return guarded
 
@@ -463,15 +473,17 @@ def _digest(record: SubscriptionRecord) -> str:
 
 
 def _meta(delivery: Delivery) -> bytes:
-    """The immutable part of a delivery but its body, as stored in the stream entry."""
-    return orjson.dumps(
-        {
-            "subscription_id": delivery.subscription_id,
-            "notification_id": delivery.notification_id,
-            "callback": delivery.callback,
-            "event_time": delivery.event_time,
-        }
-    )
+    """The immutable part of a delivery but its body, as stored in the stream entry
+    (``traceparent`` only when there is one: records written before it read as None)."""
+    meta: dict[str, Any] = {
+        "subscription_id": delivery.subscription_id,
+        "notification_id": delivery.notification_id,
+        "callback": delivery.callback,
+        "event_time": delivery.event_time,
+    }
+    if delivery.traceparent is not None:
+        meta["traceparent"] = delivery.traceparent
+    return orjson.dumps(meta)
 
 
 def _delivery(
@@ -493,6 +505,7 @@ def _delivery(
         attempts=int(attempts or 0),
         first_attempt_at=None if first is None else float(first),
         last_error=None if error is None else error.decode(),
+        traceparent=meta.get("traceparent"),
     )
 
 

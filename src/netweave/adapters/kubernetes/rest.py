@@ -17,6 +17,9 @@ no answer (connection, timeout)    ``BackendUnavailableError`` (503)
 
 A caller that handles a status itself (an eviction refused with 429, an object already
 gone) lists it in ``accept`` and gets the :class:`Reply` instead.
+
+With tracing on, each request made under a span (an API request's, a batch's) is a
+client span ``kubernetes METHOD`` with the API path, and carries its ``traceparent``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from netweave.errors import (
     NotFoundError,
     O2Error,
 )
+from netweave.observability import tracing
 
 __all__ = [
     "CAPI",
@@ -117,14 +121,19 @@ class KubeWriter:
         if body is not None:
             content = orjson.dumps(body)
             headers["Content-Type"] = content_type
-        try:
-            response = await self._http.request(
-                method, path, content=content, params=params, headers=headers
-            )
-        except (httpx.HTTPError, OSError) as exc:
-            raise BackendUnavailableError(
-                f"Kubernetes API server unreachable while handling {what}: {type(exc).__name__}"
-            ) from None
+        attributes = {"http.request.method": method, "url.path": path}
+        with tracing.child_span(f"kubernetes {method}", attributes) as current:
+            tracing.inject(headers)
+            try:
+                response = await self._http.request(
+                    method, path, content=content, params=params, headers=headers
+                )
+            except (httpx.HTTPError, OSError) as exc:
+                failure = type(exc).__name__
+                raise BackendUnavailableError(
+                    f"Kubernetes API server unreachable while handling {what}: {failure}"
+                ) from None
+            tracing.http_status(current, response.status_code)
         reply = Reply(response.status_code, _json(response.content))
         if reply.status < 400 or reply.status in accept:
             return reply

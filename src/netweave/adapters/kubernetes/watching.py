@@ -20,6 +20,10 @@ watch to part of the kind, e.g. the Warning events about nodes.
 
 The single-stream functions (:meth:`Reflector.relist`, :meth:`Reflector.watch_once`)
 are separate from the forever loop (:meth:`Reflector.run`) so tests can drive them.
+
+With tracing on, each list is a span ("kubernetes relist") with a client span per page;
+watch streams live for minutes and are not traced (the changes they carry are: the
+inventory view's spans).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 import httpx2 as httpx
 import orjson
 
+from netweave.observability import tracing
 from netweave.observability.logging import get_logger
 
 __all__ = ["Backoff", "ChangeCallback", "Reflector", "ResourceGoneError", "WatchForbiddenError"]
@@ -108,11 +113,24 @@ class Reflector:
 
     async def relist(self) -> None:
         """List every object (all pages), report the difference, remember the version."""
+        with tracing.span("kubernetes relist", {"netweave.kubernetes.resource": self.resource}):
+            await self._relist()
+
+    async def _list_page(self, params: Mapping[str, str | int]) -> httpx.Response:
+        attributes = {"http.request.method": "GET", "url.path": self.path}
+        with tracing.child_span("kubernetes GET", attributes) as current:
+            headers: dict[str, str] = {}
+            tracing.inject(headers)
+            response = await self.http.get(self.path, params=params, headers=headers or None)
+            tracing.http_status(current, response.status_code)
+        return response
+
+    async def _relist(self) -> None:
         fresh: dict[str, JsonMap] = {}
         params: dict[str, str | int] = {**self.selector, "limit": self.page_size}
         version = ""
         while True:
-            response = await self.http.get(self.path, params=params)
+            response = await self._list_page(params)
             _raise_for_status(response)
             body = orjson.loads(response.content)
             for item in body.get("items") or ():
