@@ -3,9 +3,10 @@ written to the gateway's durable outbox (the one inventory notifications use).
 
 A subscription is sent an event when
 
-* the event happened at or after the subscription was created (no history is replayed:
-  an alarm raised before subscribing is not announced as NEW, though its later changes,
-  clear and acknowledgement are);
+* the gateway learnt of the event after the subscription was created (no history is
+  replayed: an alarm the gateway recorded before the subscription existed is not announced
+  as NEW, though its later changes, clear and acknowledgement are; backends stamp changes
+  coarsely, so the gateway's own time of learning decides, not the backend's stamp);
 * its tenant (if any) may see the alarm's resource (:class:`~.scope.AlarmScope`);
 * its filter matches (:mod:`.filters`).
 
