@@ -23,9 +23,8 @@ from netweave.query.listing import (
     FieldSelectionParams,
     ListQuery,
     RenderedPage,
-    finish_page,
+    list_page,
     render_one,
-    render_page,
 )
 
 __all__ = ["DictionaryService"]
@@ -99,7 +98,7 @@ class DictionaryService:
         self, entries: list[_Listed], query: ListQuery, listing: str, schema: AttributeSchema
     ) -> RenderedPage:
         scope = query.scope(listing)
-        body = render_page(
+        return list_page(
             entries,
             query,
             schema=schema,
@@ -107,4 +106,3 @@ class DictionaryService:
             scope=scope,
             page_size=self._page_size,
         )
-        return finish_page(body, markers=self._markers, scope=scope)

@@ -53,9 +53,8 @@ from netweave.query.listing import (
     FieldSelectionParams,
     ListQuery,
     RenderedPage,
-    finish_page,
+    list_page,
     render_one,
-    render_page,
 )
 from netweave.store.alarms import AlarmStore, StoredAlarm, next_revision
 
@@ -142,7 +141,7 @@ class AlarmService:
             key=lambda entry: entry.object_id,
         )
         scope = query.scope(_LISTING)
-        body = render_page(
+        return list_page(
             entries,
             query,
             schema=_SCHEMA,
@@ -150,7 +149,6 @@ class AlarmService:
             scope=scope,
             page_size=self._page_size,
         )
-        return finish_page(body, markers=self._markers, scope=scope)
 
     async def get(
         self, alarm_id: str, selection: FieldSelectionParams, *, tenant: str | None = None

@@ -32,9 +32,8 @@ from netweave.query.listing import (
     FieldSelectionParams,
     ListQuery,
     RenderedPage,
-    finish_page,
+    list_page,
     render_one,
-    render_page,
 )
 from netweave.store.alarms import AlarmStore, AlarmSubscriptionRecord
 from netweave.store.base import SubscriptionStore
@@ -127,7 +126,7 @@ class AlarmSubscriptionService:
             records = [record for record in records if record.tenant == tenant]
         entries = sorted((_Listed.of(r) for r in records), key=lambda e: e.object_id)
         scope = query.scope(_LISTING)
-        body = render_page(
+        return list_page(
             entries,
             query,
             schema=_SCHEMA,
@@ -135,7 +134,6 @@ class AlarmSubscriptionService:
             scope=scope,
             page_size=self._page_size,
         )
-        return finish_page(body, markers=self._markers, scope=scope)
 
     async def get(
         self, subscription_id: str, selection: FieldSelectionParams, *, tenant: str | None = None

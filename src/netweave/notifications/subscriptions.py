@@ -36,9 +36,8 @@ from netweave.query.listing import (
     FieldSelectionParams,
     ListQuery,
     RenderedPage,
-    finish_page,
+    list_page,
     render_one,
-    render_page,
 )
 from netweave.store.base import SubscriptionRecord, SubscriptionStore
 
@@ -168,7 +167,7 @@ class SubscriptionService:
             records = [record for record in records if record.tenant == tenant]
         entries = sorted((_listed(record) for record in records), key=lambda e: e.object_id)
         scope = query.scope(_LISTING)
-        body = render_page(
+        return list_page(
             entries,
             query,
             schema=_SCHEMA,
@@ -176,7 +175,6 @@ class SubscriptionService:
             scope=scope,
             page_size=self._page_size,
         )
-        return finish_page(body, markers=self._markers, scope=scope)
 
     async def get(
         self, subscription_id: str, selection: FieldSelectionParams, *, tenant: str | None = None

@@ -12,6 +12,7 @@ them since, and fields it stops setting are removed. A failed request raises
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -165,11 +166,9 @@ class KubeClient:
             body: Manifest = response.json()
             return body
         reason, message = str(response.status_code), response.text
-        try:
+        with contextlib.suppress(ValueError):  # not a Status object: keep the raw text
             status = response.json()
             reason, message = status.get("reason") or reason, status.get("message") or message
-        except ValueError:
-            pass
         raise KubeError(response.status_code, reason, " ".join(message.split())[:_MESSAGE_LIMIT])
 
 

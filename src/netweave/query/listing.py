@@ -27,6 +27,7 @@ __all__ = [
     "PageBody",
     "RenderedPage",
     "finish_page",
+    "list_page",
     "render_one",
     "render_page",
     "selection_for",
@@ -150,6 +151,22 @@ def finish_page(body: PageBody, *, markers: PageMarkers, scope: str) -> Rendered
     """The page with a fresh marker for the next one, if more follow."""
     marker = markers.issue(scope=scope, after=body.last_id) if body.last_id is not None else None
     return RenderedPage(body.items, body.count, body.total, marker)
+
+
+def list_page(
+    entries: Sequence[Listable],
+    query: ListQuery,
+    *,
+    schema: AttributeSchema,
+    markers: PageMarkers,
+    scope: str,
+    page_size: int,
+) -> RenderedPage:
+    """A whole page of a listing that is rendered afresh each time (no page cache)."""
+    body = render_page(
+        entries, query, schema=schema, markers=markers, scope=scope, page_size=page_size
+    )
+    return finish_page(body, markers=markers, scope=scope)
 
 
 def render_one(entry: Listable, params: FieldSelectionParams, schema: AttributeSchema) -> bytes:

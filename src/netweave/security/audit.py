@@ -29,7 +29,7 @@ from netweave.errors import InvalidRequestError
 from netweave.models.common import WireModel
 from netweave.observability.logging import get_unfiltered_logger
 from netweave.query import PageMarkers, schema_of
-from netweave.query.listing import ListQuery, RenderedPage, finish_page, render_page
+from netweave.query.listing import ListQuery, RenderedPage, list_page
 from netweave.security.principal import AuthMethod
 
 __all__ = ["AuditLog", "AuditRecord", "AuditTrail", "Outcome", "event_millis"]
@@ -245,7 +245,7 @@ class AuditTrail:
                 f"more than {self._max_scan} audit records fall in the requested time window; "
                 "narrow it with since and until"
             )
-        body = render_page(
+        return list_page(
             [_Listed(record) for record in records],
             query,
             schema=_SCHEMA,
@@ -253,7 +253,6 @@ class AuditTrail:
             scope=scope,
             page_size=self._page_size,
         )
-        return finish_page(body, markers=self._markers, scope=scope)
 
 
 def _text(instant: float | None) -> str:

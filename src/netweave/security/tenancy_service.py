@@ -30,9 +30,8 @@ from netweave.query.listing import (
     FieldSelectionParams,
     ListQuery,
     RenderedPage,
-    finish_page,
+    list_page,
     render_one,
-    render_page,
 )
 from netweave.security.tenancy import (
     Directory,
@@ -290,7 +289,7 @@ class TenancyService:
         parent: str | None,
     ) -> RenderedPage:
         scope = query.scope(listing, parent)
-        body = render_page(
+        return list_page(
             entries,
             query,
             schema=schema,
@@ -298,7 +297,6 @@ class TenancyService:
             scope=scope,
             page_size=self._page_size,
         )
-        return finish_page(body, markers=self._markers, scope=scope)
 
 
 def _checked_patch(patch: Any) -> dict[str, Any]:
