@@ -10,32 +10,14 @@ The writes of the same paths (pool and resource lifecycle) are FastAPI routes in
 
 from __future__ import annotations
 
-import orjson
-
-from netweave.api.inventory import get_handler, inventory_service
-from netweave.api.lean import LeanHandler, LeanRequest, LeanResponse, LeanRoute
-from netweave.api.params import list_query
+from netweave.api.inventory import get_handler, list_handler
+from netweave.api.lean import LeanRoute
 from netweave.models.inventory import MODEL_OF_KIND, ObjectKind
-from netweave.security.principal import tenant_of
 
 PREFIX = "/o2ims/v1"
 TAG = "netweave gateway API: inventory"
 
 __all__ = ["PREFIX", "ROUTES"]
-
-
-def _list_handler(kind: ObjectKind, parent: tuple[ObjectKind, str] | None = None) -> LeanHandler:
-    async def handler(request: LeanRequest) -> LeanResponse:
-        parent_ref = (parent[0], request.path_params[parent[1]]) if parent else None
-        page = inventory_service(request).list(
-            kind, list_query(request.query), parent=parent_ref, tenant=tenant_of(request.scope)
-        )
-        body = (
-            b'{"items":[' + page.items + b'],"nextMarker":' + orjson.dumps(page.next_marker) + b"}"
-        )
-        return LeanResponse(body=body, headers=[("X-Total-Count", str(page.total))])
-
-    return handler
 
 
 def _routes(
@@ -53,7 +35,7 @@ def _routes(
     return [
         LeanRoute(
             path=path,
-            handler=_list_handler(kind, parent),
+            handler=list_handler(kind, parent, envelope="items"),
             operation_id=f"gatewayList{plural}",
             summary=f"List {plural[0].lower() + plural[1:]} (gateway envelope)",
             model=model,

@@ -8,6 +8,10 @@ handler is one call into the inventory service.
 
 from __future__ import annotations
 
+from typing import Literal
+
+import orjson
+
 from netweave.api.lean import LeanHandler, LeanRequest, LeanResponse, LeanRoute
 from netweave.api.params import field_params, list_query
 from netweave.inventory.service import InventoryService
@@ -42,8 +46,17 @@ async def _cloud_info(request: LeanRequest) -> LeanResponse:
     return LeanResponse(body=inventory_service(request).get_ocloud(field_params(request.query)))
 
 
-def _list_handler(kind: ObjectKind, parent: tuple[ObjectKind, str] | None = None) -> LeanHandler:
-    """A bare-array list of ``kind``; ``parent`` names the kind and path parameter of a parent."""
+def list_handler(
+    kind: ObjectKind,
+    parent: tuple[ObjectKind, str] | None = None,
+    *,
+    envelope: Literal["array", "items"] = "array",
+) -> LeanHandler:
+    """A list of ``kind``; ``parent`` names the kind and path parameter of a parent.
+
+    ``array``: the standard surface's bare array, the next page in ``Link``; ``items``: the
+    gateway API's ``{"items": [...], "nextMarker": ...}``.  Both count in ``X-Total-Count``.
+    """
 
     async def handler(request: LeanRequest) -> LeanResponse:
         parent_ref = (parent[0], request.path_params[parent[1]]) if parent else None
@@ -51,6 +64,10 @@ def _list_handler(kind: ObjectKind, parent: tuple[ObjectKind, str] | None = None
             kind, list_query(request.query), parent=parent_ref, tenant=tenant_of(request.scope)
         )
         headers = [("X-Total-Count", str(page.total))]
+        if envelope == "items":
+            marker = orjson.dumps(page.next_marker)
+            body = b'{"items":[' + page.items + b'],"nextMarker":' + marker + b"}"
+            return LeanResponse(body=body, headers=headers)
         if page.next_marker is not None:
             next_url = request.url_with(nextpage_opaque_marker=page.next_marker)
             headers.append(("Link", f'<{next_url}>; rel="next"'))
@@ -90,7 +107,7 @@ def _collection(
     return [
         LeanRoute(
             path=path,
-            handler=_list_handler(kind, parent),
+            handler=list_handler(kind, parent),
             operation_id=f"get{plural}",
             summary=f"List {plural[0].lower() + plural[1:]}",
             model=model,
